@@ -1,0 +1,93 @@
+//! The enqueue handle. `api` and the outbox relay hold a [`Jobs`]; which queue
+//! backend sits behind it is decided once, at start-up, by whoever builds the
+//! [`JobQueue`] implementation.
+
+use std::{fmt, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{Job, WorkspaceId};
+
+/// A job serialized for the wire, with the routing facts a backend needs
+/// (queue and workspace) lifted out so no backend has to parse the payload.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    pub queue: &'static str,
+    pub workspace_id: WorkspaceId,
+    pub payload: serde_json::Value,
+    pub dedupe_key: Option<String>,
+    pub run_at: Option<DateTime<Utc>>,
+    pub max_attempts: u32,
+}
+
+impl Envelope {
+    pub fn of<J: Job>(job: &J) -> Result<Self, EnqueueError> {
+        Ok(Self {
+            queue: J::QUEUE,
+            workspace_id: job.workspace_id(),
+            payload: serde_json::to_value(job).map_err(EnqueueError::Encode)?,
+            dedupe_key: job.dedupe_key(),
+            run_at: None,
+            max_attempts: J::MAX_ATTEMPTS,
+        })
+    }
+}
+
+/// Whether a push created a job or collapsed into one already pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    Created,
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("could not encode job: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("queue backend unavailable: {0}")]
+    Unavailable(String),
+    #[error("queue {0} is not known to this backend")]
+    UnknownQueue(String),
+}
+
+/// The small, object-safe trait a queue backend implements.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn push(&self, envelope: Envelope) -> Result<Enqueued, EnqueueError>;
+}
+
+/// The typed handle passed around the application.
+#[derive(Clone)]
+pub struct Jobs(Arc<dyn JobQueue>);
+
+impl Jobs {
+    pub fn new(backend: impl JobQueue + 'static) -> Self {
+        Self(Arc::new(backend))
+    }
+
+    pub async fn enqueue<J: Job>(&self, job: &J) -> Result<Enqueued, EnqueueError> {
+        self.0.push(Envelope::of(job)?).await
+    }
+
+    pub async fn enqueue_at<J: Job>(
+        &self,
+        job: &J,
+        run_at: DateTime<Utc>,
+    ) -> Result<Enqueued, EnqueueError> {
+        let mut envelope = Envelope::of(job)?;
+        envelope.run_at = Some(run_at);
+        self.0.push(envelope).await
+    }
+
+    /// Pushes an already-serialized job (the outbox relay stores envelopes as rows).
+    pub async fn enqueue_envelope(&self, envelope: Envelope) -> Result<Enqueued, EnqueueError> {
+        self.0.push(envelope).await
+    }
+}
+
+impl fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Jobs(..)")
+    }
+}
