@@ -1,0 +1,23 @@
+use frontdesk_jobs::EnqueueError;
+
+/// The one error type of the queue crate.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("could not encode job: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("unexpected reply from a queue script: {0}")]
+    Protocol(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl From<QueueError> for EnqueueError {
+    fn from(err: QueueError) -> Self {
+        match err {
+            QueueError::Encode(e) => EnqueueError::Encode(e),
+            other => EnqueueError::Unavailable(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! The apalis [`Backend`]: fair fetch, prompt wake-up, rate-limit admission.
+//!
+//! Each fetch is one script call that (1) moves due scheduled jobs to their
+//! workspace's ready list, (2) recovers expired leases, (3) leases up to
+//! `batch_size` jobs walking the ring of workspaces one job per workspace per
+//! turn, skipping (and dropping from the ring) paused workspaces and those at
+//! their concurrency cap. A capped workspace re-enters the ring when one of
+//! its jobs settles, so its backlog never occupies a worker slot.
+//!
+//! When nothing is ready the backend parks on the queue's notify signal with
+//! a timer for the earliest scheduled job or lease expiry (at most
+//! `idle_poll`). Redis errors never reach the worker: the backend logs,
+//! backs off and tries again.
+
+use std::{
+    collections::VecDeque,
+    marker::PhantomData,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use apalis_core::{
+    backend::{Backend, BackendConfig, finalize::Ephemeral},
+    task::{Task, builder::TaskBuilder, task_id::TaskId},
+    worker::context::WorkerContext,
+};
+use frontdesk_jobs::{Job, WorkspaceId};
+use futures::{FutureExt, future::BoxFuture};
+use redis::Value;
+use serde::de::DeserializeOwned;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+
+use crate::{
+    Lease, QueueConfig, QueueError, RateLimit, RedisQueue,
+    config::ms,
+    keys::QueueKeys,
+    lease::{Held, Keeper},
+    notify::Signal,
+    outcome::{Outcome, OutcomeKind, OutcomeLayer},
+    rate_limit::{self, Admission},
+    scripts,
+};
+
+/// One leased job as fetched.
+#[derive(Debug)]
+struct Delivery {
+    id: String,
+    fence: u64,
+    attempts: u32,
+    max_attempts: u32,
+    workspace: String,
+    payload: String,
+    rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Default)]
+struct FetchReply {
+    jobs: Vec<Delivery>,
+    /// Time until the earliest scheduled job or lease expiry.
+    next_wake: Option<Duration>,
+    /// Ready work remains on the ring.
+    more: bool,
+}
+
+enum State {
+    Idle,
+    /// With the signal generation seen before the fetch started.
+    Fetching(BoxFuture<'static, Result<FetchReply, QueueError>>, u64),
+    Waiting(BoxFuture<'static, ()>),
+    Admitting(
+        BoxFuture<'static, Result<Admission, QueueError>>,
+        Option<Delivery>,
+    ),
+}
+
+/// A worker's view of one queue. Build a worker as usual:
+///
+/// ```ignore
+/// let queue = RedisQueue::connect(&redis_url, QueueConfig::default()).await?;
+/// let worker = WorkerBuilder::new("send-followup")
+///     .backend(queue.backend::<SendFollowup>())
+///     .data(deps)
+///     .concurrency(16)
+///     .catch_panic()
+///     .build(send_followup);
+/// ```
+pub struct FairBackend<Args> {
+    queue: RedisQueue,
+    name: String,
+    keys: QueueKeys,
+    signal: Arc<Signal>,
+    held: Held,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    outcomes_rx: Option<mpsc::UnboundedReceiver<Outcome>>,
+    keeper: Option<(JoinHandle<()>, Option<oneshot::Sender<()>>)>,
+    state: State,
+    buffer: VecDeque<Delivery>,
+    error_backoff: Duration,
+    _args: PhantomData<fn() -> Args>,
+}
+
+impl<Args> std::fmt::Debug for FairBackend<Args> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FairBackend")
+            .field("queue", &self.name)
+            .field("buffered", &self.buffer.len())
+            .finish()
+    }
+}
+
+impl RedisQueue {
+    /// A backend for `J`'s queue.
+    pub fn backend<J: Job>(&self) -> FairBackend<J> {
+        self.backend_for(J::QUEUE)
+    }
+
+    /// A backend for any queue name and argument type.
+    pub fn backend_for<Args: DeserializeOwned>(&self, queue: &str) -> FairBackend<Args> {
+        let keys = self.keys(queue);
+        let signal = self.inner.notifier.signal(&keys.notify_channel());
+        let (tx, rx) = mpsc::unbounded_channel();
+        FairBackend {
+            queue: self.clone(),
+            name: queue.to_owned(),
+            keys,
+            signal,
+            held: Arc::new(Mutex::new(Default::default())),
+            outcomes: tx,
+            outcomes_rx: Some(rx),
+            keeper: None,
+            state: State::Idle,
+            buffer: VecDeque::new(),
+            error_backoff: Duration::ZERO,
+            _args: PhantomData,
+        }
+    }
+}
+
+impl<Args: DeserializeOwned> FairBackend<Args> {
+    fn start_keeper(&mut self) {
+        if self.keeper.is_some() {
+            return;
+        }
+        let Some(outcomes) = self.outcomes_rx.take() else {
+            return;
+        };
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let keeper = Keeper {
+            queue: self.queue.clone(),
+            keys: self.keys.clone(),
+            held: self.held.clone(),
+            outcomes,
+            stop: stop_rx,
+        };
+        self.keeper = Some((tokio::spawn(keeper.run()), Some(stop_tx)));
+    }
+
+    fn settle_later(&self, d: &Delivery, kind: OutcomeKind) {
+        let _ = self.outcomes.send(Outcome {
+            job_id: d.id.clone(),
+            fence: d.fence,
+            kind,
+        });
+    }
+
+    /// Turns a delivery into an apalis task; a payload that does not decode
+    /// can never succeed, so it goes to the dead set instead of the worker.
+    fn make_task(&self, d: Delivery) -> Option<Task<Args>> {
+        let decoded = serde_json::from_str::<Args>(&d.payload)
+            .map_err(|e| format!("payload does not decode: {e}"))
+            .and_then(|args| {
+                WorkspaceId::from_str(&d.workspace)
+                    .map(|ws| (args, ws))
+                    .map_err(|e| format!("bad workspace id: {e}"))
+            });
+        match decoded {
+            Ok((args, workspace_id)) => {
+                let lease = Lease {
+                    queue: self.name.clone(),
+                    job_id: d.id.clone(),
+                    fence: d.fence,
+                    attempt: d.attempts,
+                    max_attempts: d.max_attempts,
+                    workspace_id,
+                };
+                Some(
+                    TaskBuilder::new(args)
+                        .task_id(TaskId::from_string(d.id))
+                        // apalis counts the attempt up when the handler starts.
+                        .attempt(d.attempts.saturating_sub(1) as usize)
+                        .max_attempts(d.max_attempts as usize)
+                        .data(lease)
+                        .build(),
+                )
+            }
+            Err(reason) => {
+                tracing::error!(job_id = %d.id, %reason, "undecodable job sent to the dead set");
+                self.settle_later(&d, OutcomeKind::Dead { reason });
+                None
+            }
+        }
+    }
+
+    fn fetch(&self) -> BoxFuture<'static, Result<FetchReply, QueueError>> {
+        let config = self.queue.config();
+        let mut inv = scripts::FETCH.prepare_invoke();
+        inv.key(self.keys.ring())
+            .arg(self.keys.base())
+            .arg(config.batch_size)
+            .arg(config.workspace_concurrency)
+            .arg(ms(config.lease))
+            .arg(config.promote_limit)
+            .arg(config.reap_limit)
+            .arg(ms(config.dead_ttl).max(1));
+        let mut conn = self.queue.conn();
+        async move {
+            let reply: Vec<Value> = inv.invoke_async(&mut conn).await?;
+            parse_fetch(reply)
+        }
+        .boxed()
+    }
+}
+
+fn parse_fetch(reply: Vec<Value>) -> Result<FetchReply, QueueError> {
+    fn int(v: &Value) -> Result<i64, QueueError> {
+        redis::from_redis_value_ref(v).map_err(|e| QueueError::Protocol(e.to_string()))
+    }
+    fn text(v: &Value) -> Result<String, QueueError> {
+        redis::from_redis_value_ref(v).map_err(|e| QueueError::Protocol(e.to_string()))
+    }
+    if reply.len() < 3 {
+        return Err(QueueError::Protocol("short fetch reply".into()));
+    }
+    let next = int(&reply[0])?;
+    let mut out = FetchReply {
+        jobs: Vec::new(),
+        next_wake: (next >= 0).then(|| Duration::from_millis(next as u64)),
+        more: int(&reply[1])? == 1,
+    };
+    let n = int(&reply[2])? as usize;
+    let fields = &reply[3..];
+    if fields.len() != n * 9 {
+        return Err(QueueError::Protocol("fetch reply field count".into()));
+    }
+    for f in fields.chunks(9) {
+        let rl_key = text(&f[6])?;
+        out.jobs.push(Delivery {
+            id: text(&f[0])?,
+            fence: int(&f[1])? as u64,
+            attempts: int(&f[2])? as u32,
+            max_attempts: text(&f[3])?.parse().unwrap_or(1),
+            workspace: text(&f[4])?,
+            payload: text(&f[5])?,
+            rate_limit: (!rl_key.is_empty()).then(|| RateLimit {
+                key: rl_key,
+                max: text(&f[7]).ok().and_then(|s| s.parse().ok()).unwrap_or(1),
+                per: Duration::from_millis(
+                    text(&f[8])
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(1000),
+                ),
+            }),
+        });
+    }
+    Ok(out)
+}
+
+impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
+    type Task = Task<Args>;
+    type Error = QueueError;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _w: &WorkerContext,
+    ) -> Poll<Result<(), QueueError>> {
+        self.start_keeper();
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Option<Result<Task<Args>, QueueError>>> {
+        loop {
+            match &mut self.state {
+                State::Idle => {
+                    if let Some(d) = self.buffer.pop_front() {
+                        if let Some(limit) = d.rate_limit.clone() {
+                            let member = format!("{}:{}", d.id, d.fence);
+                            let namespace = self.queue.config().namespace.clone();
+                            let conn = self.queue.conn();
+                            let ws = d.workspace.clone();
+                            let fut = async move {
+                                rate_limit::admit(conn, &namespace, &ws, &limit, &member).await
+                            };
+                            self.state = State::Admitting(fut.boxed(), Some(d));
+                            continue;
+                        }
+                        if let Some(task) = self.make_task(d) {
+                            return Poll::Ready(Some(Ok(task)));
+                        }
+                        continue;
+                    }
+                    let seen = self.signal.generation();
+                    self.state = State::Fetching(self.fetch(), seen);
+                }
+                State::Fetching(fut, seen) => {
+                    let seen = *seen;
+                    let reply = match fut.poll_unpin(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(r) => r,
+                    };
+                    match reply {
+                        Ok(reply) => {
+                            self.error_backoff = Duration::ZERO;
+                            let got = !reply.jobs.is_empty();
+                            for d in reply.jobs {
+                                let running = {
+                                    let mut held = self.held.lock().expect("held leases poisoned");
+                                    let running = held.contains_key(&d.id);
+                                    if !running {
+                                        held.insert(d.id.clone(), d.fence);
+                                    }
+                                    running
+                                };
+                                if running {
+                                    // Our own earlier delivery lost its lease but is still
+                                    // running here; apalis allows one task per id per
+                                    // worker, so let this delivery wait one lease.
+                                    let until_ms = chrono::Utc::now().timestamp_millis().max(0)
+                                        as u64
+                                        + ms(self.queue.config().lease);
+                                    self.settle_later(&d, OutcomeKind::Postpone { until_ms });
+                                } else {
+                                    self.buffer.push_back(d);
+                                }
+                            }
+                            if got || reply.more {
+                                self.state = State::Idle;
+                            } else {
+                                let idle = self.queue.config().idle_poll;
+                                let timeout = reply.next_wake.map_or(idle, |d| d.min(idle));
+                                let fut = self.signal.clone().wait(seen, timeout);
+                                self.state = State::Waiting(fut.boxed());
+                            }
+                        }
+                        Err(e) => {
+                            self.error_backoff = (self.error_backoff * 2)
+                                .clamp(Duration::from_millis(100), Duration::from_secs(5));
+                            tracing::warn!(error = %e, queue = %self.name, retry_in = ?self.error_backoff, "queue fetch failed");
+                            self.state =
+                                State::Waiting(tokio::time::sleep(self.error_backoff).boxed());
+                        }
+                    }
+                }
+                State::Waiting(fut) => match fut.poll_unpin(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => self.state = State::Idle,
+                },
+                State::Admitting(fut, d) => {
+                    let admission = match fut.poll_unpin(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(a) => a,
+                    };
+                    let d = d.take().expect("admitting without a delivery");
+                    self.state = State::Idle;
+                    match admission {
+                        Ok(Admission::Granted) => {
+                            if let Some(task) = self.make_task(d) {
+                                return Poll::Ready(Some(Ok(task)));
+                            }
+                        }
+                        Ok(Admission::RetryAt(until_ms)) => {
+                            self.settle_later(&d, OutcomeKind::Postpone { until_ms });
+                        }
+                        Err(e) => {
+                            // Cannot prove the limit has room: do not run it now.
+                            tracing::warn!(error = %e, "rate limit check failed; postponing job");
+                            let until_ms =
+                                chrono::Utc::now().timestamp_millis().max(0) as u64 + 1000;
+                            self.settle_later(&d, OutcomeKind::Postpone { until_ms });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        _w: &WorkerContext,
+    ) -> Poll<Result<(), QueueError>> {
+        // Buffered jobs never started: hand them back right away rather than
+        // letting their leases run out.
+        for d in std::mem::take(&mut self.buffer) {
+            self.settle_later(&d, OutcomeKind::Release);
+        }
+        if let State::Admitting(_, d) = &mut self.state
+            && let Some(d) = d.take()
+        {
+            self.settle_later(&d, OutcomeKind::Release);
+        }
+        self.state = State::Idle;
+        let Some((handle, stop)) = &mut self.keeper else {
+            return Poll::Ready(Ok(()));
+        };
+        if let Some(stop) = stop.take() {
+            let _ = stop.send(());
+        }
+        match handle.poll_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => {
+                self.keeper = None;
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+impl<Args> BackendConfig for FairBackend<Args> {
+    type Args = Args;
+    type Id = String;
+    type Kind = Ephemeral;
+    type Config = QueueConfig;
+    type Layer = OutcomeLayer;
+
+    fn config(&self) -> &QueueConfig {
+        self.queue.config()
+    }
+
+    fn middleware(&mut self, _worker: &mut WorkerContext) -> OutcomeLayer {
+        OutcomeLayer {
+            outcomes: self.outcomes.clone(),
+            backoff: self.queue.config().backoff.clone(),
+        }
+    }
+}
+
+impl<Args> Drop for FairBackend<Args> {
+    fn drop(&mut self) {
+        if let Some((handle, Some(stop))) = self.keeper.take() {
+            // Let the keeper flush what it has; it exits on its own.
+            let _ = stop.send(());
+            drop(handle);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Queue and workspace statistics. Every figure is one O(1) or O(log n) Redis
+//! read (counters kept by the scripts, set cardinalities, the head of a
+//! sorted set); nothing scans jobs.
+
+use std::{collections::HashMap, time::Duration};
+
+use frontdesk_jobs::WorkspaceId;
+
+use crate::{QueueError, RedisQueue};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Ready to run now.
+    pub waiting: u64,
+    /// Delayed or rate-limited, not yet due (retries excluded).
+    pub scheduled: u64,
+    /// Delivered and not settled.
+    pub in_flight: u64,
+    /// Failed, waiting out their backoff.
+    pub retrying: u64,
+    /// In the dead set now.
+    pub dead: u64,
+    /// Counters since the queue's keys were created.
+    pub enqueued: u64,
+    pub completed: u64,
+    /// Failed attempts (each retry counts).
+    pub failed: u64,
+    pub dead_total: u64,
+    /// Deliveries recovered from expired leases.
+    pub redelivered: u64,
+    /// Outcomes rejected because their fencing token was stale.
+    pub rejected_acks: u64,
+    pub duplicates: u64,
+    pub rate_deferred: u64,
+    /// Age of the oldest job that is ready and waiting.
+    pub oldest_waiting_age: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkspaceStats {
+    pub waiting: u64,
+    pub scheduled: u64,
+    pub in_flight: u64,
+    pub retrying: u64,
+    pub dead: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub oldest_waiting_age: Option<Duration>,
+    pub paused: bool,
+    /// Per-workspace cap override, if any.
+    pub cap: Option<u32>,
+}
+
+fn counter(map: &HashMap<String, i64>, name: &str) -> u64 {
+    map.get(name).copied().unwrap_or(0).max(0) as u64
+}
+
+fn age(now_ms: i64, ready_at: Option<f64>) -> Option<Duration> {
+    ready_at.map(|t| Duration::from_millis((now_ms - t as i64).max(0) as u64))
+}
+
+fn redis_now_ms(time: (i64, i64)) -> i64 {
+    time.0 * 1000 + time.1 / 1000
+}
+
+impl RedisQueue {
+    pub async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
+        let k = self.keys(queue);
+        #[allow(clippy::type_complexity)]
+        let (map, sched, leases, dead, head, time): (
+            HashMap<String, i64>,
+            u64,
+            u64,
+            u64,
+            Vec<(String, f64)>,
+            (i64, i64),
+        ) = redis::pipe()
+            .hgetall(k.stats())
+            .zcard(k.sched())
+            .zcard(k.leases())
+            .zcard(k.dead())
+            .zrange_withscores(k.heads(), 0, 0)
+            .cmd("TIME")
+            .query_async(&mut self.conn())
+            .await?;
+        let retrying = counter(&map, "retrying");
+        Ok(QueueStats {
+            waiting: counter(&map, "waiting"),
+            scheduled: sched.saturating_sub(retrying),
+            in_flight: leases,
+            retrying,
+            dead,
+            enqueued: counter(&map, "enqueued"),
+            completed: counter(&map, "completed"),
+            failed: counter(&map, "failed"),
+            dead_total: counter(&map, "dead_total"),
+            redelivered: counter(&map, "redelivered"),
+            rejected_acks: counter(&map, "rejected_acks"),
+            duplicates: counter(&map, "duplicates"),
+            rate_deferred: counter(&map, "rate_deferred"),
+            oldest_waiting_age: age(redis_now_ms(time), head.first().map(|h| h.1)),
+        })
+    }
+
+    pub async fn workspace_stats(
+        &self,
+        queue: &str,
+        workspace: WorkspaceId,
+    ) -> Result<WorkspaceStats, QueueError> {
+        let k = self.keys(queue);
+        let ws = workspace.to_string();
+        #[allow(clippy::type_complexity)]
+        let (map, waiting, head, paused, cap, time): (
+            HashMap<String, i64>,
+            u64,
+            Option<f64>,
+            bool,
+            Option<u32>,
+            (i64, i64),
+        ) = redis::pipe()
+            .hgetall(k.workspace(&ws))
+            .llen(k.ready(&ws))
+            .zscore(k.heads(), &ws)
+            .sismember(format!("{}:paused", k.base()), &ws)
+            .hget(format!("{}:caps", k.base()), &ws)
+            .cmd("TIME")
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(WorkspaceStats {
+            waiting,
+            scheduled: counter(&map, "scheduled"),
+            in_flight: counter(&map, "inflight"),
+            retrying: counter(&map, "retrying"),
+            dead: counter(&map, "dead"),
+            completed: counter(&map, "completed"),
+            failed: counter(&map, "failed"),
+            oldest_waiting_age: age(redis_now_ms(time), head),
+            paused,
+            cap,
+        })
+    }
+
+    /// Workspaces with ready work, oldest waiting first (bounded by `limit`):
+    /// what the dashboard's "noisiest / most delayed workspaces" needs.
+    pub async fn waiting_workspaces(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Duration)>, QueueError> {
+        let k = self.keys(queue);
+        let (heads, time): (Vec<(String, f64)>, (i64, i64)) = redis::pipe()
+            .zrange_withscores(k.heads(), 0, limit.max(1) as isize - 1)
+            .cmd("TIME")
+            .query_async(&mut self.conn())
+            .await?;
+        let now = redis_now_ms(time);
+        Ok(heads
+            .into_iter()
+            .map(|(ws, t)| (ws, age(now, Some(t)).unwrap_or_default()))
+            .collect())
+    }
+}

@@ -1,0 +1,74 @@
+use std::{sync::Arc, time::Duration};
+
+use frontdesk_jobs::WorkspaceId;
+use frontdesk_queue::QueueConfig;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn enqueued_job_runs_once_with_a_lease_naming_its_workspace() {
+    let queue = connect(test_config()).await;
+    let rec = Arc::new(Recorder::default());
+    let _w = spawn_worker!(queue, rec.clone(), 4, ok_handler);
+    let ws = WorkspaceId::new();
+    push_all(&queue, vec![envelope(ws, 7)]).await;
+
+    assert!(eventually(Duration::from_secs(5), async || rec.count() == 1).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let starts = rec.starts_of(7);
+    assert_eq!(starts.len(), 1, "ran more than once");
+    let lease = &starts[0].0;
+    assert_eq!(lease.workspace_id, ws);
+    assert_eq!((lease.attempt, lease.fence), (1, 1));
+    assert!(
+        eventually(Duration::from_secs(2), async || queue
+            .stats(QUEUE)
+            .await
+            .unwrap()
+            .completed
+            == 1)
+        .await
+    );
+}
+
+#[tokio::test]
+async fn idle_worker_wakes_on_push_without_waiting_for_its_poll_interval() {
+    // With a one-minute safety poll, only the notification can deliver the
+    // job within the five seconds allowed.
+    let queue = connect(QueueConfig {
+        idle_poll: Duration::from_secs(60),
+        ..test_config()
+    })
+    .await;
+    let rec = Arc::new(Recorder::default());
+    let _w = spawn_worker!(queue, rec.clone(), 4, ok_handler);
+    tokio::time::sleep(Duration::from_millis(500)).await; // let it go idle
+
+    push_all(&queue, vec![envelope(WorkspaceId::new(), 1)]).await;
+    assert!(eventually(Duration::from_secs(5), async || rec.count() == 1).await);
+}
+
+#[tokio::test]
+async fn scheduled_job_does_not_run_before_its_run_at() {
+    let queue = connect(QueueConfig {
+        idle_poll: Duration::from_secs(60),
+        ..test_config()
+    })
+    .await;
+    let rec = Arc::new(Recorder::default());
+    let _w = spawn_worker!(queue, rec.clone(), 4, ok_handler);
+    let run_at = chrono::Utc::now() + chrono::Duration::milliseconds(400);
+    let mut e = envelope(WorkspaceId::new(), 1);
+    e.run_at = Some(run_at);
+    push_all(&queue, vec![e]).await;
+
+    // Woken by the timer for the earliest scheduled job, not by the 60 s poll.
+    assert!(eventually(Duration::from_secs(5), async || rec.count() == 1).await);
+    let started = chrono::Utc::now();
+    let (_, t) = rec.starts_of(1)[0];
+    let started_at = started - chrono::Duration::from_std(t.elapsed()).unwrap();
+    assert!(
+        started_at >= run_at - chrono::Duration::milliseconds(2),
+        "ran early: {started_at} < {run_at}"
+    );
+}
