@@ -1,1 +1,14 @@
+//! The worker side: every job runs behind the workspace guard, then in a
+//! handler that continues inside the tenant transaction the guard opened.
 
+pub mod backend;
+mod context;
+mod error;
+pub mod guard;
+pub mod handlers;
+mod runtime;
+
+pub use context::JobContext;
+pub use error::JobError;
+pub use guard::{GuardMetrics, WorkspaceGuardLayer};
+pub use runtime::{WorkerConfig, WorkerDeps, run_workers};

@@ -1,0 +1,63 @@
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use frontdesk_store::StoreError;
+use serde_json::json;
+
+/// Client errors become JSON `{code, detail}`; anything else is logged and
+/// becomes an opaque 5xx. Nothing from the database reaches a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Postgres is unreachable: providers retry on 503.
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            ApiError::Unavailable
+        } else if e.is_unique_violation() {
+            ApiError::Conflict("already exists".into())
+        } else {
+            match e {
+                StoreError::Invalid(why) => ApiError::BadRequest(why),
+                StoreError::NotFound { .. } => ApiError::NotFound,
+                other => ApiError::Internal(other.to_string()),
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        let detail = match &self {
+            ApiError::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        (status, Json(json!({ "code": code, "detail": detail }))).into_response()
+    }
+}

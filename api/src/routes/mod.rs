@@ -1,0 +1,3 @@
+//! One module per resource, each with a `router()`.
+
+pub mod health;

@@ -1,0 +1,4 @@
+pub mod keys;
+pub mod migrate;
+pub mod run;
+pub mod workspace;

@@ -1,0 +1,114 @@
+//! The long-running commands: serve, api, worker.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use frontdesk_api::AppState;
+use frontdesk_jobs::Jobs;
+use frontdesk_store::{Db, vault::Vault};
+use frontdesk_worker::{GuardMetrics, WorkerConfig, WorkerDeps, backend::RedisQueue};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+struct Runtime {
+    db: Db,
+    queue: RedisQueue,
+    vault: Vault,
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Runtime> {
+    // Migrations are idempotent and run as the owner, so a fresh machine
+    // needs no separate step; the runtime pool then logs in as frontdesk_app.
+    frontdesk_store::migrate(&config.database_url)
+        .await
+        .context("applying migrations")?;
+    let db = Db::connect(&config.db())
+        .await
+        .context("connecting to Postgres as the runtime role")?;
+    let queue = RedisQueue::connect(&config.redis_url, &config.queue_prefix)
+        .await
+        .context("connecting to Redis")?;
+    let vault = Vault::new(config.master_keys()?);
+    Ok(Runtime { db, queue, vault })
+}
+
+pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let rt = connect(config).await?;
+    let stop = shutdown_signal();
+    tokio::try_join!(
+        run_api(config, &rt, stop.clone()),
+        run_worker(config, &rt, stop)
+    )?;
+    Ok(())
+}
+
+pub async fn api(config: &Config) -> anyhow::Result<()> {
+    let rt = connect(config).await?;
+    run_api(config, &rt, shutdown_signal()).await
+}
+
+pub async fn worker(config: &Config) -> anyhow::Result<()> {
+    let rt = connect(config).await?;
+    run_worker(config, &rt, shutdown_signal()).await
+}
+
+async fn run_api(
+    config: &Config,
+    rt: &Runtime,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let state = AppState {
+        db: rt.db.clone(),
+        jobs: Jobs::new(rt.queue.clone()),
+        vault: rt.vault.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(listen = %config.listen, public_url = %config.public_url(), "api listening");
+    frontdesk_api::serve(listener, state, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
+    .context("api server")
+}
+
+async fn run_worker(
+    config: &Config,
+    rt: &Runtime,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let deps = WorkerDeps {
+        db: rt.db.clone(),
+        queue: rt.queue.clone(),
+        metrics: Arc::new(GuardMetrics::default()),
+    };
+    let worker_config = WorkerConfig {
+        concurrency: config.worker_concurrency,
+        ..WorkerConfig::default()
+    };
+    tracing::info!(concurrency = worker_config.concurrency, "workers starting");
+    frontdesk_worker::run_workers(deps, worker_config, async move {
+        let _ = stop.wait_for(|s| *s).await;
+        Ok(())
+    })
+    .await
+    .context("workers")
+}
+
+/// Flips to true on SIGINT or SIGTERM; every component drains on it.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}

@@ -1,0 +1,152 @@
+//! Configuration from the environment (`FRONTDESK_` prefix; `DATABASE_URL`
+//! and `REDIS_URL` keep their conventional names) or flags. Defaults work
+//! on one machine against local Postgres and Redis.
+
+use std::{fs, io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt, path::PathBuf};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use frontdesk_store::vault::MasterKeys;
+
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Owner connection: migrations and admin commands. The database is
+    /// created if missing.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/frontdesk",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Runtime connection (the non-owner `frontdesk_app` role). Default: the
+    /// owner URL with the user swapped for frontdesk_app.
+    #[arg(long, env = "FRONTDESK_APP_DATABASE_URL", global = true)]
+    pub app_database_url: Option<String>,
+
+    #[arg(
+        long,
+        env = "FRONTDESK_DB_MAX_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        global = true
+    )]
+    pub redis_url: String,
+
+    /// Prefix of every Redis key, so several deployments (or tests) can share a Redis.
+    #[arg(
+        long,
+        env = "FRONTDESK_QUEUE_PREFIX",
+        default_value = "frontdesk",
+        global = true
+    )]
+    pub queue_prefix: String,
+
+    #[arg(
+        long,
+        env = "FRONTDESK_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// The base URL providers call (Twilio signs it). Default: http://<listen>.
+    #[arg(long, env = "FRONTDESK_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// `<version>:<base64 32 bytes>[,...]`; the highest version encrypts.
+    /// Unset: a development key is generated once into FRONTDESK_DATA_DIR.
+    #[arg(
+        long,
+        env = "FRONTDESK_MASTER_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_keys: Option<String>,
+
+    /// Bearer token for the ops dashboard and ops endpoints.
+    #[arg(
+        long,
+        env = "FRONTDESK_OPS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub ops_token: Option<String>,
+
+    /// Where development state (the generated master key) is kept.
+    #[arg(
+        long,
+        env = "FRONTDESK_DATA_DIR",
+        default_value = ".frontdesk",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    #[arg(
+        long,
+        env = "FRONTDESK_WORKER_CONCURRENCY",
+        default_value_t = 16,
+        global = true
+    )]
+    pub worker_concurrency: usize,
+
+    /// `json` (production) or `pretty`. Default: pretty on a terminal, else json.
+    #[arg(long, env = "FRONTDESK_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Config {
+    pub fn db(&self) -> frontdesk_store::DbConfig {
+        frontdesk_store::DbConfig {
+            database_url: self.database_url.clone(),
+            app_database_url: self.app_database_url.clone(),
+            max_connections: self.db_max_connections,
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The configured master keys, or a development key generated once and
+    /// kept (mode 0600) so secrets survive restarts.
+    pub fn master_keys(&self) -> anyhow::Result<MasterKeys> {
+        if let Some(list) = &self.master_keys {
+            return list.parse().context("FRONTDESK_MASTER_KEYS");
+        }
+        let path = self.data_dir.join("master_keys");
+        if !path.exists() {
+            fs::create_dir_all(&self.data_dir)
+                .with_context(|| format!("creating {}", self.data_dir.display()))?;
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            file.write_all(MasterKeys::generate_encoded(1).as_bytes())?;
+            tracing::warn!(path = %path.display(), "FRONTDESK_MASTER_KEYS is unset: generated a development master key; set it explicitly in production");
+        }
+        let list =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        list.trim()
+            .parse()
+            .with_context(|| format!("master keys in {}", path.display()))
+    }
+}

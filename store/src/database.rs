@@ -1,0 +1,120 @@
+//! Pools and migrations. Two identities touch the database:
+//! - the **owner** (the `DATABASE_URL` user) runs migrations and admin
+//!   commands, and nothing else;
+//! - the **runtime role** `frontdesk_app` runs every request and job. It owns
+//!   no table, is not a superuser and cannot bypass RLS.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    ConnectOptions, Connection, Executor, PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use tracing::info;
+
+use crate::{MIGRATOR, StoreError};
+
+/// The login role runtime queries use; created by the first migration.
+pub const APP_ROLE: &str = "frontdesk_app";
+
+#[derive(Clone, Debug)]
+pub struct DbConfig {
+    /// Owner connection (migrations).
+    pub database_url: String,
+    /// Runtime connection; defaults to the owner URL with the user swapped
+    /// for [`APP_ROLE`] and no password (trust or peer auth on one machine).
+    pub app_database_url: Option<String>,
+    pub max_connections: u32,
+}
+
+/// The runtime pool. Cloning is cheap; it is the handle every crate passes around.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    pub async fn connect(config: &DbConfig) -> Result<Self, StoreError> {
+        let owner = PgConnectOptions::from_str(&config.database_url)?;
+        let options = match &config.app_database_url {
+            Some(url) => PgConnectOptions::from_str(url)?,
+            None => runtime_options(&owner),
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Wraps an existing pool, which must log in as the runtime role.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.acquire().await?.ping().await?;
+        Ok(())
+    }
+
+    /// Ids of every workspace, through a narrow SECURITY DEFINER function
+    /// (the runtime role cannot list tenants by itself).
+    pub async fn all_workspace_ids(&self) -> Result<Vec<frontdesk_jobs::WorkspaceId>, StoreError> {
+        let ids = sqlx::query_scalar!(
+            r#"SELECT id AS "id!: frontdesk_jobs::WorkspaceId" FROM system_workspace_ids() AS id"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+}
+
+/// The owner's connection options with the user swapped for the runtime role.
+pub fn runtime_options(owner: &PgConnectOptions) -> PgConnectOptions {
+    owner.clone().username(APP_ROLE).password("")
+}
+
+/// Creates the database named in `database_url` if it is missing, so a fresh
+/// machine needs no manual `createdb`.
+pub async fn ensure_database_exists(database_url: &str) -> Result<(), StoreError> {
+    let options = PgConnectOptions::from_str(database_url)?;
+    let Some(name) = options.get_database().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .await
+        {
+            Ok(_) => info!(database = %name, "created database"),
+            // Another process created it between our check and our CREATE.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+/// Applies the migrations as the owner.
+pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
+    ensure_database_exists(database_url).await?;
+    let options =
+        PgConnectOptions::from_str(database_url)?.log_statements(tracing::log::LevelFilter::Debug);
+    let mut conn = PgConnection::connect_with(&options).await?;
+    MIGRATOR.run(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! The tenant itself, and the billing state that gates what its jobs may do.
+
+use frontdesk_jobs::{Capability, WorkspaceId};
+
+use crate::{Db, StoreError, TenantTx};
+
+#[derive(Clone, Debug)]
+pub struct NewWorkspace {
+    pub name: String,
+    pub timezone: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkspaceStatus {
+    Active,
+    Paused,
+    Suspended,
+}
+
+impl WorkspaceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkspaceStatus::Active => "active",
+            WorkspaceStatus::Paused => "paused",
+            WorkspaceStatus::Suspended => "suspended",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "active" => WorkspaceStatus::Active,
+            "paused" => WorkspaceStatus::Paused,
+            // The CHECK constraint admits nothing else; fail closed if it ever does.
+            _ => WorkspaceStatus::Suspended,
+        }
+    }
+}
+
+/// What the worker needs to decide whether a job may run.
+#[derive(Clone, Debug)]
+pub struct WorkspaceState {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub timezone: String,
+    pub status: WorkspaceStatus,
+    /// Stripe subscription status; `None` before any billing event.
+    pub subscription_status: Option<String>,
+}
+
+impl WorkspaceState {
+    /// Whether a job with `capability` may run now. Paused or suspended
+    /// workspaces run nothing; a studio whose subscription has lapsed keeps
+    /// its internal bookkeeping but sends and syncs nothing.
+    pub fn permits(&self, capability: Capability) -> Result<(), &'static str> {
+        if self.status != WorkspaceStatus::Active {
+            return Err("workspace is not active");
+        }
+        let lapsed = matches!(
+            self.subscription_status.as_deref(),
+            Some("canceled" | "unpaid" | "incomplete_expired" | "paused")
+        );
+        match capability {
+            Capability::Internal => Ok(()),
+            Capability::OutboundMessaging | Capability::ExternalSync if lapsed => {
+                Err("subscription does not allow outbound work")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Creates a workspace with its subscription and onboarding rows.
+pub async fn create(db: &Db, new: &NewWorkspace) -> Result<WorkspaceId, StoreError> {
+    if new.timezone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(StoreError::Invalid(format!(
+            "unknown timezone {:?}",
+            new.timezone
+        )));
+    }
+    let id = WorkspaceId::new();
+    let mut tx = db.tenant(id).await?;
+    sqlx::query!(
+        "INSERT INTO workspaces (id, name, timezone) VALUES ($1, $2, $3)",
+        id as WorkspaceId,
+        new.name,
+        new.timezone
+    )
+    .execute(tx.conn())
+    .await?;
+    sqlx::query!(
+        "INSERT INTO subscriptions (workspace_id, id) VALUES ($1, $2)",
+        id as WorkspaceId,
+        uuid::Uuid::now_v7()
+    )
+    .execute(tx.conn())
+    .await?;
+    sqlx::query!(
+        "INSERT INTO wizard_progress (workspace_id, id) VALUES ($1, $2)",
+        id as WorkspaceId,
+        uuid::Uuid::now_v7()
+    )
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The transaction's own workspace, or `None` if it does not exist.
+pub async fn load_state(tx: &mut TenantTx) -> Result<Option<WorkspaceState>, StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query!(
+        r#"SELECT w.id AS "id: WorkspaceId", w.name, w.timezone, w.status, s.status AS "subscription_status?"
+           FROM workspaces w
+           LEFT JOIN subscriptions s ON s.workspace_id = w.id
+           WHERE w.id = $1"#,
+        ws as WorkspaceId
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|r| WorkspaceState {
+        id: r.id,
+        name: r.name,
+        timezone: r.timezone,
+        status: WorkspaceStatus::parse(&r.status),
+        subscription_status: r.subscription_status,
+    }))
+}
+
+pub async fn set_status(tx: &mut TenantTx, status: WorkspaceStatus) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE workspaces SET status = $2, updated_at = now() WHERE id = $1",
+        ws as WorkspaceId,
+        status.as_str()
+    )
+    .execute(tx.conn())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            entity: "workspace",
+            workspace_id: ws,
+        });
+    }
+    Ok(())
+}
+
+pub async fn set_subscription_status(tx: &mut TenantTx, status: &str) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE subscriptions SET status = $2, updated_at = now() WHERE workspace_id = $1",
+        ws as WorkspaceId,
+        status
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

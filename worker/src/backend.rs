@@ -1,0 +1,68 @@
+//! Interim queue backend: stock apalis-redis 1.0 behind the `JobQueue`
+//! trait. It is configured around its measured defects (unique worker names,
+//! `lock_tasks(false)`, an explicit poll interval) and is replaced wholesale
+//! by the `queue` crate; nothing outside this module names apalis-redis.
+
+use std::time::{Duration, SystemTime};
+
+use apalis_core::{backend::TaskSink, task::builder::TaskBuilder};
+use apalis_redis::{Config, RedisStorage};
+use async_trait::async_trait;
+use frontdesk_jobs::{EnqueueError, Enqueued, Envelope, Job, JobQueue, queue};
+use redis::aio::ConnectionManager;
+
+/// How often an idle apalis-redis worker polls; without it a new job waits ~28 s.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
+pub struct RedisQueue {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisQueue {
+    /// `prefix` namespaces every key (tests use a random one each).
+    pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(redis_url)?;
+        let conn = client.get_connection_manager().await?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn config(&self, queue: &str) -> Config {
+        Config::default()
+            .queue(format!("{}:{queue}", self.prefix))
+            .lock_tasks(false)
+    }
+
+    /// The storage a worker for `J` consumes.
+    pub fn storage<J: Job>(&self) -> RedisStorage<J, ConnectionManager> {
+        RedisStorage::new(self.conn.clone()).with_config(self.config(J::QUEUE))
+    }
+}
+
+#[async_trait]
+impl JobQueue for RedisQueue {
+    async fn push(&self, envelope: Envelope) -> Result<Enqueued, EnqueueError> {
+        if !queue::ALL.contains(&envelope.queue) {
+            return Err(EnqueueError::UnknownQueue(envelope.queue.to_owned()));
+        }
+        let mut storage: RedisStorage<serde_json::Value, _> =
+            RedisStorage::new(self.conn.clone()).with_config(self.config(envelope.queue));
+        let mut task =
+            TaskBuilder::new(envelope.payload).max_attempts(envelope.max_attempts as usize);
+        if let Some(at) = envelope.run_at {
+            task = task.run_at_time(SystemTime::from(at));
+        }
+        if let Some(key) = &envelope.dedupe_key {
+            task = task.idempotency_key(key);
+        }
+        storage
+            .push_task(task.build())
+            .await
+            .map_err(|e| EnqueueError::Unavailable(e.to_string()))?;
+        Ok(Enqueued::Created)
+    }
+}

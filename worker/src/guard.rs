@@ -1,0 +1,274 @@
+//! The workspace-assertion layer, wrapped around every apalis worker.
+//!
+//! Before a handler runs, the guard opens the job's tenant transaction,
+//! loads the workspace (briefly cached), checks it exists, is active and is
+//! allowed this kind of job, and proves every entity the job names lives in
+//! that workspace. Any failure is permanent (an `AbortError`: never
+//! retried), counted, and written to the workspace's activity log as a
+//! security event.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use apalis_core::{
+    error::{AbortError, BoxDynError},
+    task::Task,
+};
+use frontdesk_jobs::{EntityRef, Job, WorkspaceId};
+use frontdesk_store::{
+    Db, TenantTx, activity,
+    activity::Activity,
+    references,
+    workspaces::{self, WorkspaceState},
+};
+use futures::{FutureExt, future::BoxFuture};
+use tower::{Layer, Service};
+use tracing::{Instrument, info_span, warn};
+
+use crate::{JobContext, JobError};
+
+/// Why the guard refused a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    WorkspaceMissing,
+    WorkspaceNotAllowed(&'static str),
+    ForeignEntity(EntityRef),
+}
+
+impl Denial {
+    fn label(&self) -> &'static str {
+        match self {
+            Denial::WorkspaceMissing => "workspace_missing",
+            Denial::WorkspaceNotAllowed(_) => "workspace_not_allowed",
+            Denial::ForeignEntity(_) => "foreign_entity",
+        }
+    }
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Denial::WorkspaceMissing => f.write_str("workspace does not exist"),
+            Denial::WorkspaceNotAllowed(why) => f.write_str(why),
+            Denial::ForeignEntity(e) => write!(f, "{e:?} is not in this workspace"),
+        }
+    }
+}
+
+/// Counters of refused jobs, by reason; `/metrics` exports them.
+#[derive(Debug, Default)]
+pub struct GuardMetrics {
+    pub workspace_missing: AtomicU64,
+    pub workspace_not_allowed: AtomicU64,
+    pub foreign_entity: AtomicU64,
+}
+
+impl GuardMetrics {
+    fn count(&self, denial: &Denial) {
+        let counter = match denial {
+            Denial::WorkspaceMissing => &self.workspace_missing,
+            Denial::WorkspaceNotAllowed(_) => &self.workspace_not_allowed,
+            Denial::ForeignEntity(_) => &self.foreign_entity,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.workspace_missing.load(Ordering::Relaxed)
+            + self.workspace_not_allowed.load(Ordering::Relaxed)
+            + self.foreign_entity.load(Ordering::Relaxed)
+    }
+}
+
+struct Shared {
+    db: Db,
+    cache_ttl: Duration,
+    cache: Mutex<HashMap<WorkspaceId, (Instant, WorkspaceState)>>,
+    metrics: Arc<GuardMetrics>,
+}
+
+#[derive(Clone)]
+pub struct WorkspaceGuardLayer {
+    shared: Arc<Shared>,
+}
+
+impl WorkspaceGuardLayer {
+    /// `cache_ttl` bounds how long a paused or suspended workspace can keep
+    /// running jobs after the change.
+    pub fn new(db: Db, cache_ttl: Duration, metrics: Arc<GuardMetrics>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                db,
+                cache_ttl,
+                cache: Mutex::new(HashMap::new()),
+                metrics,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for WorkspaceGuardLayer {
+    type Service = WorkspaceGuard<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        WorkspaceGuard {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct WorkspaceGuard<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+enum Refusal {
+    Deny(Denial),
+    /// The check itself could not run (database down): retry later.
+    Unavailable(JobError),
+}
+
+impl<S, J> Service<Task<J>> for WorkspaceGuard<S>
+where
+    J: Job,
+    S: Service<Task<J>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxDynError>,
+    S::Response: Send,
+{
+    type Response = S::Response;
+    type Error = BoxDynError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxDynError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut task: Task<J>) -> Self::Future {
+        // The clone took poll_ready's readiness with it; keep the ready one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        let workspace_id = task.args.workspace_id();
+        let job_id = task
+            .ctx()
+            .task_id()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let span = info_span!("job", queue = J::QUEUE, workspace_id = %workspace_id, job_id = %job_id, attempt = task.ctx().attempt());
+        async move {
+            let context = match shared.admit(&task.args).await {
+                Ok(context) => context,
+                Err(Refusal::Unavailable(e)) => return Err(e.into()),
+                Err(Refusal::Deny(denial)) => {
+                    shared
+                        .report(workspace_id, J::QUEUE, &job_id, &denial)
+                        .await;
+                    return Err(
+                        Box::new(AbortError::new(JobError::Permanent(denial.to_string())))
+                            as BoxDynError,
+                    );
+                }
+            };
+            task.inject_data(context.clone());
+            let result = inner.call(task).await.map_err(Into::into);
+            if let Some(tx) = context.leftover().await {
+                // The handler did not take the transaction: nothing to keep.
+                let _ = tx.rollback().await;
+            }
+            result.map_err(|e: BoxDynError| match e.downcast::<JobError>() {
+                Ok(permanent) if matches!(*permanent, JobError::Permanent(_)) => {
+                    Box::new(AbortError::new(*permanent)) as BoxDynError
+                }
+                Ok(other) => other as BoxDynError,
+                Err(e) => e,
+            })
+        }
+        .instrument(span)
+        .boxed()
+    }
+}
+
+impl Shared {
+    async fn admit<J: Job>(&self, job: &J) -> Result<JobContext, Refusal> {
+        let unavailable = |e: frontdesk_store::StoreError| {
+            Refusal::Unavailable(JobError::Retryable(e.to_string()))
+        };
+        let workspace_id = job.workspace_id();
+        let mut tx = self.db.tenant(workspace_id).await.map_err(unavailable)?;
+        let state = self.workspace_state(&mut tx).await.map_err(unavailable)?;
+        let state = state.ok_or(Refusal::Deny(Denial::WorkspaceMissing))?;
+        state
+            .permits(J::CAPABILITY)
+            .map_err(|why| Refusal::Deny(Denial::WorkspaceNotAllowed(why)))?;
+        for entity in job.references() {
+            if !references::belongs(&mut tx, entity)
+                .await
+                .map_err(unavailable)?
+            {
+                return Err(Refusal::Deny(Denial::ForeignEntity(entity)));
+            }
+        }
+        Ok(JobContext::new(state, self.db.clone(), tx))
+    }
+
+    async fn workspace_state(
+        &self,
+        tx: &mut TenantTx,
+    ) -> Result<Option<WorkspaceState>, frontdesk_store::StoreError> {
+        let id = tx.workspace_id();
+        if let Some((at, state)) = self.cache.lock().expect("guard cache poisoned").get(&id)
+            && at.elapsed() < self.cache_ttl
+        {
+            return Ok(Some(state.clone()));
+        }
+        let state = workspaces::load_state(tx).await?;
+        let mut cache = self.cache.lock().expect("guard cache poisoned");
+        match &state {
+            Some(s) => {
+                cache.insert(id, (Instant::now(), s.clone()));
+            }
+            None => {
+                cache.remove(&id);
+            }
+        }
+        Ok(state)
+    }
+
+    async fn report(&self, workspace_id: WorkspaceId, queue: &str, job_id: &str, denial: &Denial) {
+        self.metrics.count(denial);
+        warn!(security = true, reason = denial.label(), %denial, "job refused by workspace guard");
+        if *denial == Denial::WorkspaceMissing {
+            // No workspace to attach a log row to; the metric and the log line stand.
+            return;
+        }
+        let activity = Activity {
+            kind: "job_refused",
+            lead_id: None,
+            is_security: true,
+            detail: serde_json::json!({
+                "queue": queue,
+                "job_id": job_id,
+                "reason": denial.label(),
+                "detail": denial.to_string(),
+            }),
+        };
+        let written = async {
+            let mut tx = self.db.tenant(workspace_id).await?;
+            activity::record(&mut tx, &activity).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = written {
+            warn!(error = %e, "could not write security event to the activity log");
+        }
+    }
+}

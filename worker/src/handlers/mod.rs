@@ -1,0 +1,3 @@
+//! One module per job kind. Handlers are plain `async fn(job, JobContext)`.
+
+pub mod process_inbound;

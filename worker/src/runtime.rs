@@ -1,0 +1,74 @@
+//! Builds and runs the apalis workers. Every worker gets the workspace guard.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
+use frontdesk_jobs::ProcessInboundMessage;
+use frontdesk_store::Db;
+
+use crate::{
+    GuardMetrics, WorkspaceGuardLayer,
+    backend::{POLL_INTERVAL, RedisQueue},
+    handlers,
+};
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Jobs in flight per queue in this process.
+    pub concurrency: usize,
+    /// How long the guard trusts a cached workspace status.
+    pub guard_cache_ttl: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            guard_cache_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct WorkerDeps {
+    pub db: Db,
+    pub queue: RedisQueue,
+    pub metrics: Arc<GuardMetrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("worker monitor failed: {0}")]
+pub struct WorkerRunError(String);
+
+/// Runs every queue's workers until `shutdown` resolves, then drains.
+pub async fn run_workers(
+    deps: WorkerDeps,
+    config: WorkerConfig,
+    shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
+) -> Result<(), WorkerRunError> {
+    let guard = WorkspaceGuardLayer::new(
+        deps.db.clone(),
+        config.guard_cache_ttl,
+        deps.metrics.clone(),
+    );
+    // apalis-redis refuses a worker name re-registered within 30 s, so each
+    // process instance gets its own names.
+    let instance = uuid::Uuid::new_v4().simple().to_string();
+    let queue = deps.queue.clone();
+    Monitor::new()
+        .shutdown_timeout(Duration::from_secs(30))
+        .register(move |i| {
+            WorkerBuilder::new(format!("process-inbound-{instance}-{i}"))
+                .backend(
+                    queue
+                        .storage::<ProcessInboundMessage>()
+                        .poll_with_interval(POLL_INTERVAL),
+                )
+                .layer(guard.clone())
+                .concurrency(config.concurrency)
+                .build(handlers::process_inbound::handle)
+        })
+        .run_with_signal(shutdown)
+        .await
+        .map_err(|e| WorkerRunError(e.to_string()))
+}
