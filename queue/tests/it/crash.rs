@@ -96,16 +96,16 @@ async fn sigkilled_worker_jobs_are_redelivered_within_the_lease_and_its_late_ack
     let starts = rec.starts.lock().unwrap().clone();
     let mut redelivered = 0;
     for (_, lease_seen, at) in &starts {
-        if let Some(&child_fence) = child_leases.get(&lease_seen.job_id) {
-            if lease_seen.attempt >= 2 {
-                redelivered += 1;
-                assert!(lease_seen.fence > child_fence);
-                let after_kill = at.saturating_duration_since(killed_at);
-                assert!(
-                    after_kill <= lease + Duration::from_millis(1500),
-                    "re-delivered {after_kill:?} after the kill"
-                );
-            }
+        if let Some(&child_fence) = child_leases.get(&lease_seen.job_id)
+            && lease_seen.attempt >= 2
+        {
+            redelivered += 1;
+            assert!(lease_seen.fence > child_fence);
+            let after_kill = at.saturating_duration_since(killed_at);
+            assert!(
+                after_kill <= lease + Duration::from_millis(1500),
+                "re-delivered {after_kill:?} after the kill"
+            );
         }
     }
     assert!(redelivered > 0, "no job the child was running came back");
