@@ -40,17 +40,21 @@ impl Db {
             Some(url) => PgConnectOptions::from_str(url)?,
             None => runtime_options(&owner),
         };
+        Self::connect_with(options, config.max_connections).await
+    }
+
+    /// A runtime pool from explicit options (tests derive them from a test
+    /// database's owner options with [`runtime_options`]).
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
         Ok(Self { pool })
-    }
-
-    /// Wraps an existing pool, which must log in as the runtime role.
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -1,0 +1,5 @@
+//! Store integration tests: real Postgres, a fresh database per test.
+
+mod helpers;
+mod isolation;
+mod vault;
