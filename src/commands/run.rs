@@ -89,12 +89,38 @@ async fn run_worker(
         ..WorkerConfig::default()
     };
     tracing::info!(concurrency = worker_config.concurrency, "workers starting");
-    frontdesk_worker::run_workers(deps, worker_config, async move {
+    let heartbeat = tokio::spawn(heartbeat(config.data_dir.join("worker.heartbeat")));
+    let result = frontdesk_worker::run_workers(deps, worker_config, async move {
         let _ = stop.wait_for(|s| *s).await;
         Ok(())
     })
     .await
-    .context("workers")
+    .context("workers");
+    heartbeat.abort();
+    result
+}
+
+/// Touches `path` every few seconds while the worker runtime is alive, for
+/// container health checks (the worker serves no HTTP).
+async fn heartbeat(path: std::path::PathBuf) {
+    if let Some(dir) = path.parent() {
+        let _ = tokio::fs::create_dir_all(dir).await;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if let Err(e) = tokio::fs::write(&path, unix_seconds()).await {
+            tracing::warn!(error = %e, path = %path.display(), "could not write worker heartbeat");
+        }
+    }
+}
+
+fn unix_seconds() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    secs.to_string()
 }
 
 /// Flips to true on SIGINT or SIGTERM; every component drains on it.

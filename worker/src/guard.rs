@@ -19,7 +19,7 @@ use std::{
 
 use apalis_core::{
     error::{AbortError, BoxDynError},
-    task::Task,
+    task::{Task, status::Status},
 };
 use frontdesk_jobs::{EntityRef, Job, WorkspaceId};
 use frontdesk_store::{
@@ -167,11 +167,18 @@ where
         async move {
             let context = match shared.admit(&task.args).await {
                 Ok(context) => context,
-                Err(Refusal::Unavailable(e)) => return Err(e.into()),
+                // The guard sits outside apalis's lifecycle layer, so a job it
+                // stops never reaches the code that records the status the backend
+                // acks with: record it here.
+                Err(Refusal::Unavailable(e)) => {
+                    task.ctx().raw_status().store(Status::Failed);
+                    return Err(e.into());
+                }
                 Err(Refusal::Deny(denial)) => {
                     shared
                         .report(workspace_id, J::QUEUE, &job_id, &denial)
                         .await;
+                    task.ctx().raw_status().store(Status::Killed);
                     return Err(
                         Box::new(AbortError::new(JobError::Permanent(denial.to_string())))
                             as BoxDynError,

@@ -1,0 +1,101 @@
+use std::{sync::Arc, time::Duration};
+
+use apalis_core::{
+    error::{AbortError, BoxDynError},
+    task::Task,
+};
+use frontdesk_jobs::{LeadId, MessageId, WorkspaceId};
+use frontdesk_store::{
+    Db, activity, leads,
+    leads::NewLead,
+    messages::{self, Channel, NewInbound},
+    runtime_options,
+    workspaces::{self, NewWorkspace},
+};
+use frontdesk_worker::{GuardMetrics, WorkspaceGuardLayer};
+use sqlx::PgPool;
+
+pub async fn app_db(owner: &PgPool) -> Db {
+    Db::connect_with(runtime_options(owner.connect_options().as_ref()), 4)
+        .await
+        .unwrap()
+}
+
+/// A guard with caching off, so status changes apply to the next job.
+pub fn guard(db: &Db) -> (WorkspaceGuardLayer, Arc<GuardMetrics>) {
+    let metrics = Arc::new(GuardMetrics::default());
+    (
+        WorkspaceGuardLayer::new(db.clone(), Duration::ZERO, metrics.clone()),
+        metrics,
+    )
+}
+
+pub struct Studio {
+    pub id: WorkspaceId,
+    pub lead: LeadId,
+    pub message: MessageId,
+}
+
+/// A workspace with one lead and one unprocessed inbound SMS.
+pub async fn studio(db: &Db, name: &str) -> Studio {
+    let id = workspaces::create(
+        db,
+        &NewWorkspace {
+            name: name.into(),
+            timezone: "Europe/London".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let mut tx = db.tenant(id).await.unwrap();
+    let lead = leads::create(
+        &mut tx,
+        &NewLead {
+            phone: Some("+447700900123".into()),
+            source: "sms".into(),
+            ..NewLead::default()
+        },
+    )
+    .await
+    .unwrap();
+    let message = messages::insert_inbound(
+        &mut tx,
+        &NewInbound {
+            lead_id: lead,
+            channel: Channel::Sms,
+            body: "Do you have a trial class?".into(),
+            provider_message_id: Some(format!("SM{}", uuid::Uuid::new_v4().simple())),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    Studio { id, lead, message }
+}
+
+pub async fn is_processed(db: &Db, ws: WorkspaceId, message: MessageId) -> bool {
+    let mut tx = db.tenant(ws).await.unwrap();
+    messages::find(&mut tx, message)
+        .await
+        .unwrap()
+        .expect("message exists")
+        .processed
+}
+
+pub async fn activity_kinds(db: &Db, ws: WorkspaceId) -> Vec<(String, bool, serde_json::Value)> {
+    let mut tx = db.tenant(ws).await.unwrap();
+    activity::recent(&mut tx, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.kind, a.is_security, a.detail))
+        .collect()
+}
+
+pub fn is_abort(result: &Result<(), BoxDynError>) -> bool {
+    matches!(result, Err(e) if e.downcast_ref::<AbortError>().is_some())
+}
+
+pub fn task<J>(job: J) -> Task<J> {
+    Task::new(job)
+}
