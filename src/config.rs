@@ -6,18 +6,13 @@ use std::{fs, io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt, path::Pa
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use frontdesk_store::vault::MasterKeys;
+use frontdesk_store::vault::{MasterKeys, Secret};
 
 #[derive(Args, Clone, Debug)]
 pub struct Config {
     /// Owner connection: migrations and admin commands. The database is
     /// created if missing.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/frontdesk",
-        global = true
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/frontdesk", global = true)]
     pub database_url: String,
 
     /// Runtime connection (the non-owner `frontdesk_app` role). Default: the
@@ -25,37 +20,17 @@ pub struct Config {
     #[arg(long, env = "FRONTDESK_APP_DATABASE_URL", global = true)]
     pub app_database_url: Option<String>,
 
-    #[arg(
-        long,
-        env = "FRONTDESK_DB_MAX_CONNECTIONS",
-        default_value_t = 20,
-        global = true
-    )]
+    #[arg(long, env = "FRONTDESK_DB_MAX_CONNECTIONS", default_value_t = 20, global = true)]
     pub db_max_connections: u32,
 
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        global = true
-    )]
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
     pub redis_url: String,
 
     /// Prefix of every Redis key, so several deployments (or tests) can share a Redis.
-    #[arg(
-        long,
-        env = "FRONTDESK_QUEUE_PREFIX",
-        default_value = "frontdesk",
-        global = true
-    )]
+    #[arg(long, env = "FRONTDESK_QUEUE_PREFIX", default_value = "frontdesk", global = true)]
     pub queue_prefix: String,
 
-    #[arg(
-        long,
-        env = "FRONTDESK_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "FRONTDESK_LISTEN", default_value = "127.0.0.1:8080", global = true)]
     pub listen: SocketAddr,
 
     /// The base URL providers call (Twilio signs it). Default: http://<listen>.
@@ -64,38 +39,38 @@ pub struct Config {
 
     /// `<version>:<base64 32 bytes>[,...]`; the highest version encrypts.
     /// Unset: a development key is generated once into FRONTDESK_DATA_DIR.
-    #[arg(
-        long,
-        env = "FRONTDESK_MASTER_KEYS",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "FRONTDESK_MASTER_KEYS", hide_env_values = true, global = true)]
     pub master_keys: Option<String>,
 
     /// Bearer token for the ops dashboard and ops endpoints.
-    #[arg(
-        long,
-        env = "FRONTDESK_OPS_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "FRONTDESK_OPS_TOKEN", hide_env_values = true, global = true)]
     pub ops_token: Option<String>,
 
+    /// Meta app secret: verifies `X-Hub-Signature-256` on WhatsApp webhooks.
+    #[arg(long, env = "FRONTDESK_META_APP_SECRET", hide_env_values = true, global = true)]
+    pub meta_app_secret: Option<String>,
+
+    /// The `hub.verify_token` answered in the WhatsApp webhook handshake.
+    #[arg(long, env = "FRONTDESK_WHATSAPP_VERIFY_TOKEN", hide_env_values = true, global = true)]
+    pub whatsapp_verify_token: Option<String>,
+
+    /// Stripe endpoint secret (`whsec_...`).
+    #[arg(long, env = "FRONTDESK_STRIPE_WEBHOOK_SECRET", hide_env_values = true, global = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Mailgun webhook signing key for inbound email.
+    #[arg(long, env = "FRONTDESK_MAILGUN_SIGNING_KEY", hide_env_values = true, global = true)]
+    pub mailgun_signing_key: Option<String>,
+
+    /// Seconds after which the outbox relay re-pushes a job that has not run.
+    #[arg(long, env = "FRONTDESK_OUTBOX_TIMEOUT_SECS", default_value_t = 300, global = true)]
+    pub outbox_timeout_secs: u64,
+
     /// Where development state (the generated master key) is kept.
-    #[arg(
-        long,
-        env = "FRONTDESK_DATA_DIR",
-        default_value = ".frontdesk",
-        global = true
-    )]
+    #[arg(long, env = "FRONTDESK_DATA_DIR", default_value = ".frontdesk", global = true)]
     pub data_dir: PathBuf,
 
-    #[arg(
-        long,
-        env = "FRONTDESK_WORKER_CONCURRENCY",
-        default_value_t = 16,
-        global = true
-    )]
+    #[arg(long, env = "FRONTDESK_WORKER_CONCURRENCY", default_value_t = 16, global = true)]
     pub worker_concurrency: usize,
 
     /// `json` (production) or `pretty`. Default: pretty on a terminal, else json.
@@ -118,10 +93,18 @@ impl Config {
         }
     }
 
+    pub fn platform_secrets(&self) -> frontdesk_api::PlatformSecrets {
+        let secret = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(Secret::new);
+        frontdesk_api::PlatformSecrets {
+            meta_app_secret: secret(&self.meta_app_secret),
+            whatsapp_verify_token: secret(&self.whatsapp_verify_token),
+            stripe_webhook_secret: secret(&self.stripe_webhook_secret),
+            mailgun_signing_key: secret(&self.mailgun_signing_key),
+        }
+    }
+
     pub fn public_url(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// The configured master keys, or a development key generated once and
@@ -132,8 +115,7 @@ impl Config {
         }
         let path = self.data_dir.join("master_keys");
         if !path.exists() {
-            fs::create_dir_all(&self.data_dir)
-                .with_context(|| format!("creating {}", self.data_dir.display()))?;
+            fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
             let mut file = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -143,10 +125,7 @@ impl Config {
             file.write_all(MasterKeys::generate_encoded(1).as_bytes())?;
             tracing::warn!(path = %path.display(), "FRONTDESK_MASTER_KEYS is unset: generated a development master key; set it explicitly in production");
         }
-        let list =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        list.trim()
-            .parse()
-            .with_context(|| format!("master keys in {}", path.display()))
+        let list = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        list.trim().parse().with_context(|| format!("master keys in {}", path.display()))
     }
 }

@@ -10,11 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "frontdesk",
-    version,
-    about = "Multi-tenant lead pipeline for fitness studios"
-)]
+#[command(name = "frontdesk", version, about = "Multi-tenant lead pipeline for fitness studios")]
 struct Cli {
     #[command(flatten)]
     config: Config,

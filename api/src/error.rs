@@ -14,6 +14,17 @@ pub enum ApiError {
     BadRequest(String),
     #[error("unauthorized")]
     Unauthorized,
+    /// A signature that does not verify.
+    #[error("signature does not verify")]
+    Forbidden,
+    #[error("expected content type {0}")]
+    UnsupportedMediaType(&'static str),
+    /// The provider's "accepted, do not retry" for an input we refuse (Mailgun: 406).
+    #[error("{1}")]
+    Refused(StatusCode, String),
+    /// A platform secret this endpoint needs is not configured.
+    #[error("{0} webhooks are not configured on this server")]
+    NotConfigured(&'static str),
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -46,6 +57,10 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "bad_signature"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::Refused(status, _) => (*status, "refused"),
+            ApiError::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

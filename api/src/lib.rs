@@ -2,11 +2,14 @@
 //! workspace), make one call into the store, map the result.
 
 mod error;
+mod metrics;
 pub mod routes;
 mod state;
+mod webhooks;
 
 pub use error::ApiError;
-pub use state::AppState;
+pub use metrics::WebhookMetrics;
+pub use state::{AppState, PlatformSecrets};
 
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
+        .merge(webhooks::router())
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -39,7 +43,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

@@ -70,11 +70,7 @@ impl Jobs {
         self.0.push(Envelope::of(job)?).await
     }
 
-    pub async fn enqueue_at<J: Job>(
-        &self,
-        job: &J,
-        run_at: DateTime<Utc>,
-    ) -> Result<Enqueued, EnqueueError> {
+    pub async fn enqueue_at<J: Job>(&self, job: &J, run_at: DateTime<Utc>) -> Result<Enqueued, EnqueueError> {
         let mut envelope = Envelope::of(job)?;
         envelope.run_at = Some(run_at);
         self.0.push(envelope).await

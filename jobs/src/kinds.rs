@@ -15,13 +15,7 @@ pub mod queue {
     pub const SYNC_CALENDAR: &str = "sync-calendar";
     pub const APPLY_BILLING: &str = "apply-billing";
 
-    pub const ALL: &[&str] = &[
-        PROCESS_INBOUND,
-        CLASSIFY_LEAD,
-        SEND_FOLLOWUP,
-        SYNC_CALENDAR,
-        APPLY_BILLING,
-    ];
+    pub const ALL: &[&str] = &[PROCESS_INBOUND, CLASSIFY_LEAD, SEND_FOLLOWUP, SYNC_CALENDAR, APPLY_BILLING];
 }
 
 /// What a job kind may do to the outside world. The worker's assertion layer
@@ -141,8 +135,7 @@ mod tests {
     #[test]
     fn a_job_without_workspace_id_does_not_deserialize() {
         let lead = LeadId::new();
-        let err = serde_json::from_value::<ClassifyLead>(serde_json::json!({ "lead_id": lead }))
-            .unwrap_err();
+        let err = serde_json::from_value::<ClassifyLead>(serde_json::json!({ "lead_id": lead })).unwrap_err();
         assert!(err.to_string().contains("workspace_id"), "{err}");
     }
 

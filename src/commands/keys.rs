@@ -33,9 +33,7 @@ pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
 
 async fn rotate(config: &Config) -> anyhow::Result<()> {
     let vault = Vault::new(config.master_keys()?);
-    let db = Db::connect(&config.db())
-        .await
-        .context("connecting to Postgres")?;
+    let db = Db::connect(&config.db()).await.context("connecting to Postgres")?;
     let workspaces = db.all_workspace_ids().await?;
     let total = workspaces.len();
     let mut rewritten = 0;
@@ -43,22 +41,13 @@ async fn rotate(config: &Config) -> anyhow::Result<()> {
     // run resumes where it stopped (finished rows are already on the newest key).
     for (done, workspace_id) in workspaces.into_iter().enumerate() {
         let mut tx = db.tenant(workspace_id).await?;
-        rewritten += integrations::rotate(&mut tx, &vault)
-            .await
-            .with_context(|| format!("workspace {workspace_id}"))?;
+        rewritten +=
+            integrations::rotate(&mut tx, &vault).await.with_context(|| format!("workspace {workspace_id}"))?;
         tx.commit().await?;
         if (done + 1) % 100 == 0 || done + 1 == total {
-            eprintln!(
-                "rotate: {}/{} workspaces, {} credentials re-encrypted",
-                done + 1,
-                total,
-                rewritten
-            );
+            eprintln!("rotate: {}/{} workspaces, {} credentials re-encrypted", done + 1, total, rewritten);
         }
     }
-    println!(
-        "rotated {rewritten} credentials in {total} workspaces to key version {}",
-        vault.newest_version()
-    );
+    println!("rotated {rewritten} credentials in {total} workspaces to key version {}", vault.newest_version());
     Ok(())
 }

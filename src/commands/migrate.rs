@@ -3,9 +3,7 @@ use anyhow::Context;
 use crate::config::Config;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    frontdesk_store::migrate(&config.database_url)
-        .await
-        .context("applying migrations")?;
+    frontdesk_store::migrate(&config.database_url).await.context("applying migrations")?;
     tracing::info!("migrations applied");
     Ok(())
 }

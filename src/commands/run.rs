@@ -3,10 +3,15 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use frontdesk_api::AppState;
+use frontdesk_api::{AppState, WebhookMetrics};
 use frontdesk_jobs::Jobs;
 use frontdesk_store::{Db, vault::Vault};
-use frontdesk_worker::{GuardMetrics, WorkerConfig, WorkerDeps, backend::RedisQueue};
+use frontdesk_worker::{
+    GuardMetrics, WorkerConfig, WorkerDeps,
+    backend::RedisQueue,
+    outbox_relay::{self, RelayConfig},
+};
+use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -20,15 +25,9 @@ struct Runtime {
 async fn connect(config: &Config) -> anyhow::Result<Runtime> {
     // Migrations are idempotent and run as the owner, so a fresh machine
     // needs no separate step; the runtime pool then logs in as frontdesk_app.
-    frontdesk_store::migrate(&config.database_url)
-        .await
-        .context("applying migrations")?;
-    let db = Db::connect(&config.db())
-        .await
-        .context("connecting to Postgres as the runtime role")?;
-    let queue = RedisQueue::connect(&config.redis_url, &config.queue_prefix)
-        .await
-        .context("connecting to Redis")?;
+    frontdesk_store::migrate(&config.database_url).await.context("applying migrations")?;
+    let db = Db::connect(&config.db()).await.context("connecting to Postgres as the runtime role")?;
+    let queue = RedisQueue::connect(&config.redis_url, &config.queue_prefix).await.context("connecting to Redis")?;
     let vault = Vault::new(config.master_keys()?);
     Ok(Runtime { db, queue, vault })
 }
@@ -36,10 +35,7 @@ async fn connect(config: &Config) -> anyhow::Result<Runtime> {
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let rt = connect(config).await?;
     let stop = shutdown_signal();
-    tokio::try_join!(
-        run_api(config, &rt, stop.clone()),
-        run_worker(config, &rt, stop)
-    )?;
+    tokio::try_join!(run_api(config, &rt, stop.clone()), run_worker(config, &rt, stop))?;
     Ok(())
 }
 
@@ -53,19 +49,17 @@ pub async fn worker(config: &Config) -> anyhow::Result<()> {
     run_worker(config, &rt, shutdown_signal()).await
 }
 
-async fn run_api(
-    config: &Config,
-    rt: &Runtime,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+async fn run_api(config: &Config, rt: &Runtime, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let state = AppState {
         db: rt.db.clone(),
         jobs: Jobs::new(rt.queue.clone()),
         vault: rt.vault.clone(),
+        public_url: config.public_url(),
+        secrets: Arc::new(config.platform_secrets()),
+        metrics: Arc::new(WebhookMetrics::default()),
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url(), "api listening");
     frontdesk_api::serve(listener, state, async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -74,20 +68,18 @@ async fn run_api(
     .context("api server")
 }
 
-async fn run_worker(
-    config: &Config,
-    rt: &Runtime,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+async fn run_worker(config: &Config, rt: &Runtime, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let jobs = Jobs::new(rt.queue.clone());
     let deps = WorkerDeps {
         db: rt.db.clone(),
         queue: rt.queue.clone(),
+        jobs: jobs.clone(),
         metrics: Arc::new(GuardMetrics::default()),
     };
-    let worker_config = WorkerConfig {
-        concurrency: config.worker_concurrency,
-        ..WorkerConfig::default()
-    };
+    let relay_config =
+        RelayConfig { stale_after: Duration::from_secs(config.outbox_timeout_secs), idle: Duration::from_secs(1) };
+    let relay = tokio::spawn(outbox_relay::run(rt.db.clone(), jobs, relay_config, stop.clone()));
+    let worker_config = WorkerConfig { concurrency: config.worker_concurrency, ..WorkerConfig::default() };
     tracing::info!(concurrency = worker_config.concurrency, "workers starting");
     let heartbeat = tokio::spawn(heartbeat(config.data_dir.join("worker.heartbeat")));
     let result = frontdesk_worker::run_workers(deps, worker_config, async move {
@@ -97,6 +89,7 @@ async fn run_worker(
     .await
     .context("workers");
     heartbeat.abort();
+    let _ = relay.await;
     result
 }
 
@@ -116,10 +109,7 @@ async fn heartbeat(path: std::path::PathBuf) {
 }
 
 fn unix_seconds() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     secs.to_string()
 }
 
@@ -127,8 +117,8 @@ fn unix_seconds() -> String {
 fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -21,12 +21,8 @@ pub enum WorkspaceCommand {
 pub async fn run(config: &Config, command: WorkspaceCommand) -> anyhow::Result<()> {
     match command {
         WorkspaceCommand::Create { name, timezone } => {
-            frontdesk_store::migrate(&config.database_url)
-                .await
-                .context("applying migrations")?;
-            let db = Db::connect(&config.db())
-                .await
-                .context("connecting to Postgres")?;
+            frontdesk_store::migrate(&config.database_url).await.context("applying migrations")?;
+            let db = Db::connect(&config.db()).await.context("connecting to Postgres")?;
             let id = workspaces::create(&db, &workspaces::NewWorkspace { name, timezone }).await?;
             println!("{id}");
             Ok(())

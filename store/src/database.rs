@@ -45,10 +45,7 @@ impl Db {
 
     /// A runtime pool from explicit options (tests derive them from a test
     /// database's owner options with [`runtime_options`]).
-    pub async fn connect_with(
-        options: PgConnectOptions,
-        max_connections: u32,
-    ) -> Result<Self, StoreError> {
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -69,11 +66,10 @@ impl Db {
     /// Ids of every workspace, through a narrow SECURITY DEFINER function
     /// (the runtime role cannot list tenants by itself).
     pub async fn all_workspace_ids(&self) -> Result<Vec<frontdesk_jobs::WorkspaceId>, StoreError> {
-        let ids = sqlx::query_scalar!(
-            r#"SELECT id AS "id!: frontdesk_jobs::WorkspaceId" FROM system_workspace_ids() AS id"#
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let ids =
+            sqlx::query_scalar!(r#"SELECT id AS "id!: frontdesk_jobs::WorkspaceId" FROM system_workspace_ids() AS id"#)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(ids)
     }
 }
@@ -91,17 +87,13 @@ pub async fn ensure_database_exists(database_url: &str) -> Result<(), StoreError
         return Ok(());
     };
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        match admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
-            .await
-        {
+        match admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}"))).await {
             Ok(_) => info!(database = %name, "created database"),
             // Another process created it between our check and our CREATE.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
@@ -115,8 +107,7 @@ pub async fn ensure_database_exists(database_url: &str) -> Result<(), StoreError
 /// Applies the migrations as the owner.
 pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
     ensure_database_exists(database_url).await?;
-    let options =
-        PgConnectOptions::from_str(database_url)?.log_statements(tracing::log::LevelFilter::Debug);
+    let options = PgConnectOptions::from_str(database_url)?.log_statements(tracing::log::LevelFilter::Debug);
     let mut conn = PgConnection::connect_with(&options).await?;
     MIGRATOR.run(&mut conn).await?;
     conn.close().await?;

@@ -7,10 +7,7 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{entity} not found in workspace {workspace_id}")]
-    NotFound {
-        entity: &'static str,
-        workspace_id: WorkspaceId,
-    },
+    NotFound { entity: &'static str, workspace_id: WorkspaceId },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("invalid input: {0}")]
@@ -26,10 +23,7 @@ impl StoreError {
         matches!(
             self,
             StoreError::Database(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
             )
         )
     }

@@ -37,17 +37,10 @@ pub struct NewIntegration {
     pub secret: Option<Secret>,
 }
 
-pub async fn create(
-    tx: &mut TenantTx,
-    vault: &Vault,
-    new: &NewIntegration,
-) -> Result<IntegrationId, StoreError> {
+pub async fn create(tx: &mut TenantTx, vault: &Vault, new: &NewIntegration) -> Result<IntegrationId, StoreError> {
     let ws = tx.workspace_id();
     let id = IntegrationId::new();
-    let sealed = new
-        .secret
-        .as_ref()
-        .map(|s| vault.seal(ws, new.provider.as_str(), s));
+    let sealed = new.secret.as_ref().map(|s| vault.seal(ws, new.provider.as_str(), s));
     sqlx::query!(
         "INSERT INTO integrations
             (workspace_id, id, provider, mode, external_id, settings, secret_ciphertext, secret_nonce, key_version)
@@ -69,11 +62,7 @@ pub async fn create(
 
 /// Decrypts an integration's credential with the transaction's workspace as
 /// associated data: a row holding another workspace's ciphertext fails here.
-pub async fn secret(
-    tx: &mut TenantTx,
-    vault: &Vault,
-    id: IntegrationId,
-) -> Result<Secret, StoreError> {
+pub async fn secret(tx: &mut TenantTx, vault: &Vault, id: IntegrationId) -> Result<Secret, StoreError> {
     let ws = tx.workspace_id();
     let row = sqlx::query!(
         r#"SELECT provider, secret_ciphertext AS "ciphertext!", secret_nonce AS "nonce!", key_version AS "key_version!"
@@ -85,11 +74,7 @@ pub async fn secret(
     .fetch_optional(tx.conn())
     .await?
     .ok_or(StoreError::NotFound { entity: "integration credential", workspace_id: ws })?;
-    let sealed = Sealed {
-        ciphertext: row.ciphertext,
-        nonce: row.nonce,
-        key_version: row.key_version,
-    };
+    let sealed = Sealed { ciphertext: row.ciphertext, nonce: row.nonce, key_version: row.key_version };
     Ok(vault.open(ws, &row.provider, &sealed)?)
 }
 
@@ -112,11 +97,7 @@ pub async fn rotate(tx: &mut TenantTx, vault: &Vault) -> Result<u64, StoreError>
     .await?;
     let mut rewritten = 0;
     for row in rows {
-        let old = Sealed {
-            ciphertext: row.ciphertext,
-            nonce: row.nonce,
-            key_version: row.key_version,
-        };
+        let old = Sealed { ciphertext: row.ciphertext, nonce: row.nonce, key_version: row.key_version };
         let secret = vault.open(ws, &row.provider, &old)?;
         let new = vault.seal(ws, &row.provider, &secret);
         sqlx::query!(

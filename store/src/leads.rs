@@ -76,3 +76,107 @@ pub async fn touch_contacted(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreE
     .await?;
     Ok(())
 }
+
+/// Finds the workspace's lead with this phone or creates it; a known name
+/// is kept, a new one fills a blank.
+pub async fn upsert_by_phone(
+    tx: &mut TenantTx,
+    phone: &str,
+    name: Option<&str>,
+    source: &str,
+) -> Result<LeadId, StoreError> {
+    let ws = tx.workspace_id();
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO leads (workspace_id, id, phone, name, source) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (workspace_id, phone) DO UPDATE
+               SET name = COALESCE(leads.name, EXCLUDED.name), updated_at = now()
+           RETURNING id AS "id: LeadId""#,
+        ws as WorkspaceId,
+        LeadId::new() as LeadId,
+        phone,
+        name,
+        source
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+pub async fn upsert_by_email(
+    tx: &mut TenantTx,
+    email: &str,
+    name: Option<&str>,
+    source: &str,
+) -> Result<LeadId, StoreError> {
+    let ws = tx.workspace_id();
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO leads (workspace_id, id, email, name, source) VALUES ($1, $2, lower($3), $4, $5)
+           ON CONFLICT (workspace_id, email) DO UPDATE
+               SET name = COALESCE(leads.name, EXCLUDED.name), updated_at = now()
+           RETURNING id AS "id: LeadId""#,
+        ws as WorkspaceId,
+        LeadId::new() as LeadId,
+        email,
+        name,
+        source
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+/// Records an inbound contact on `channel` (the WhatsApp 24-hour window
+/// starts from the last inbound WhatsApp message).
+pub async fn record_inbound(tx: &mut TenantTx, id: LeadId, whatsapp: bool) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE leads SET last_inbound_at = now(),
+                last_inbound_whatsapp_at = CASE WHEN $3 THEN now() ELSE last_inbound_whatsapp_at END,
+                updated_at = now()
+         WHERE workspace_id = $1 AND id = $2",
+        ws as WorkspaceId,
+        id as LeadId,
+        whatsapp
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Sets or clears the opt-out flag for one channel. Returns whether it changed.
+pub async fn set_opted_out(
+    tx: &mut TenantTx,
+    id: LeadId,
+    channel: crate::messages::Channel,
+    opted_out: bool,
+) -> Result<bool, StoreError> {
+    use crate::messages::Channel;
+    let ws = tx.workspace_id();
+    let done = match channel {
+        Channel::Sms => sqlx::query!(
+            "UPDATE leads SET opted_out_sms = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2 AND opted_out_sms <> $3",
+            ws as WorkspaceId,
+            id as LeadId,
+            opted_out
+        )
+        .execute(tx.conn())
+        .await?,
+        Channel::Whatsapp => sqlx::query!(
+            "UPDATE leads SET opted_out_whatsapp = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2 AND opted_out_whatsapp <> $3",
+            ws as WorkspaceId,
+            id as LeadId,
+            opted_out
+        )
+        .execute(tx.conn())
+        .await?,
+        Channel::Email => sqlx::query!(
+            "UPDATE leads SET opted_out_email = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2 AND opted_out_email <> $3",
+            ws as WorkspaceId,
+            id as LeadId,
+            opted_out
+        )
+        .execute(tx.conn())
+        .await?,
+    };
+    Ok(done.rows_affected() == 1)
+}

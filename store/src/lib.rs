@@ -12,10 +12,16 @@ mod tenant;
 pub mod vault;
 
 pub mod activity;
+pub mod call_logs;
+pub mod followups;
+pub mod inbound;
 pub mod integrations;
 pub mod leads;
 pub mod messages;
+pub mod outbox;
 pub mod references;
+pub mod routes;
+pub mod webhook_events;
 pub mod workspaces;
 
 pub use database::{APP_ROLE, Db, DbConfig, ensure_database_exists, migrate, runtime_options};

@@ -86,3 +86,29 @@ pub async fn mark_processed(tx: &mut TenantTx, id: MessageId) -> Result<bool, St
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Moves an outbound message's status forward only: callbacks arrive out of
+/// order and a late `sent` must not overwrite `delivered`. Returns whether a
+/// row changed.
+pub async fn advance_status(
+    tx: &mut TenantTx,
+    channel: Channel,
+    provider_message_id: &str,
+    status: &str,
+    error_code: Option<&str>,
+) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE messages SET status = $4, error_code = COALESCE($5, error_code), updated_at = now()
+         WHERE workspace_id = $1 AND channel = $2 AND provider_message_id = $3
+           AND message_status_rank($4) > message_status_rank(status)",
+        ws as WorkspaceId,
+        channel.as_str(),
+        provider_message_id,
+        status,
+        error_code
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

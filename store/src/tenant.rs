@@ -16,12 +16,9 @@ pub struct TenantTx {
 impl Db {
     pub async fn tenant(&self, workspace_id: WorkspaceId) -> Result<TenantTx, StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query_scalar!(
-            "SELECT set_config('app.workspace_id', $1, true)",
-            workspace_id.to_string()
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        sqlx::query_scalar!("SELECT set_config('app.workspace_id', $1, true)", workspace_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
         Ok(TenantTx { tx, workspace_id })
     }
 }

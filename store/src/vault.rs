@@ -62,11 +62,7 @@ pub struct MasterKeys(BTreeMap<i32, Key<Aes256Gcm>>);
 
 impl MasterKeys {
     pub fn newest_version(&self) -> i32 {
-        *self
-            .0
-            .keys()
-            .next_back()
-            .expect("MasterKeys is never empty")
+        *self.0.keys().next_back().expect("MasterKeys is never empty")
     }
 
     /// A fresh random key list with one version, in the env-var format.
@@ -81,32 +77,17 @@ impl FromStr for MasterKeys {
 
     fn from_str(list: &str) -> Result<Self, Self::Err> {
         let mut keys = BTreeMap::new();
-        for (i, entry) in list
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .enumerate()
-        {
+        for (i, entry) in list.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
             // Errors name the entry's position, never its content: it is key material.
             let bad = |why: &str| VaultError::BadKeyList(format!("entry {}: {why}", i + 1));
-            let (version, encoded) = entry
-                .split_once(':')
-                .ok_or_else(|| bad("expected <version>:<base64>"))?;
-            let version: i32 = version
-                .trim()
-                .trim_start_matches('v')
-                .parse()
-                .map_err(|_| bad("version is not a number"))?;
+            let (version, encoded) = entry.split_once(':').ok_or_else(|| bad("expected <version>:<base64>"))?;
+            let version: i32 =
+                version.trim().trim_start_matches('v').parse().map_err(|_| bad("version is not a number"))?;
             if version < 1 {
                 return Err(bad("version must be 1 or more"));
             }
-            let bytes = Zeroizing::new(
-                STANDARD
-                    .decode(encoded.trim())
-                    .map_err(|_| bad("key is not base64"))?,
-            );
-            let key = Key::<Aes256Gcm>::try_from(bytes.as_slice())
-                .map_err(|_| bad("key must be exactly 32 bytes"))?;
+            let bytes = Zeroizing::new(STANDARD.decode(encoded.trim()).map_err(|_| bad("key is not base64"))?);
+            let key = Key::<Aes256Gcm>::try_from(bytes.as_slice()).map_err(|_| bad("key must be exactly 32 bytes"))?;
             if keys.insert(version, key).is_some() {
                 return Err(bad("duplicate version"));
             }
@@ -120,9 +101,7 @@ impl FromStr for MasterKeys {
 
 impl fmt::Debug for MasterKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKeys")
-            .field("versions", &self.0.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
+        f.debug_struct("MasterKeys").field("versions", &self.0.keys().collect::<Vec<_>>()).finish_non_exhaustive()
     }
 }
 
@@ -141,9 +120,7 @@ pub struct Vault {
 
 impl Vault {
     pub fn new(keys: MasterKeys) -> Self {
-        Self {
-            keys: Arc::new(keys),
-        }
+        Self { keys: Arc::new(keys) }
     }
 
     pub fn newest_version(&self) -> i32 {
@@ -156,40 +133,18 @@ impl Vault {
         let nonce = Nonce::generate();
         let aad = associated_data(workspace_id, provider, version);
         let ciphertext = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: secret.expose().as_bytes(),
-                    aad: &aad,
-                },
-            )
+            .encrypt(&nonce, Payload { msg: secret.expose().as_bytes(), aad: &aad })
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
-        Sealed {
-            ciphertext,
-            nonce: nonce.to_vec(),
-            key_version: version,
-        }
+        Sealed { ciphertext, nonce: nonce.to_vec(), key_version: version }
     }
 
-    pub fn open(
-        &self,
-        workspace_id: WorkspaceId,
-        provider: &str,
-        sealed: &Sealed,
-    ) -> Result<Secret, VaultError> {
+    pub fn open(&self, workspace_id: WorkspaceId, provider: &str, sealed: &Sealed) -> Result<Secret, VaultError> {
         let cipher = self.cipher(sealed.key_version)?;
-        let nonce =
-            Nonce::try_from(sealed.nonce.as_slice()).map_err(|_| VaultError::Authentication)?;
+        let nonce = Nonce::try_from(sealed.nonce.as_slice()).map_err(|_| VaultError::Authentication)?;
         let aad = associated_data(workspace_id, provider, sealed.key_version);
         let plain = Zeroizing::new(
             cipher
-                .decrypt(
-                    &nonce,
-                    Payload {
-                        msg: &sealed.ciphertext,
-                        aad: &aad,
-                    },
-                )
+                .decrypt(&nonce, Payload { msg: &sealed.ciphertext, aad: &aad })
                 .map_err(|_| VaultError::Authentication)?,
         );
         let text = std::str::from_utf8(&plain).map_err(|_| VaultError::NotUtf8)?;
@@ -197,11 +152,7 @@ impl Vault {
     }
 
     fn cipher(&self, version: i32) -> Result<Aes256Gcm, VaultError> {
-        let key = self
-            .keys
-            .0
-            .get(&version)
-            .ok_or(VaultError::UnknownKeyVersion(version))?;
+        let key = self.keys.0.get(&version).ok_or(VaultError::UnknownKeyVersion(version))?;
         Ok(Aes256Gcm::new(key))
     }
 }
@@ -238,19 +189,9 @@ mod tests {
 
     #[test]
     fn bad_key_lists_are_rejected_without_echoing_key_material() {
-        for bad in [
-            "",
-            "1",
-            "x:AAAA",
-            "1:not base64!",
-            "1:AAAA",
-            "0:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        ] {
+        for bad in ["", "1", "x:AAAA", "1:not base64!", "1:AAAA", "0:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="] {
             let err = bad.parse::<MasterKeys>().unwrap_err().to_string();
-            assert!(
-                !err.contains("AAAA") && !err.contains("not base64!"),
-                "{err}"
-            );
+            assert!(!err.contains("AAAA") && !err.contains("not base64!"), "{err}");
         }
     }
 
@@ -267,32 +208,16 @@ mod tests {
 
     #[test]
     fn ciphertext_does_not_open_for_another_workspace_provider_or_version() {
-        let keys = format!(
-            "{},{}",
-            MasterKeys::generate_encoded(1),
-            MasterKeys::generate_encoded(2)
-        );
+        let keys = format!("{},{}", MasterKeys::generate_encoded(1), MasterKeys::generate_encoded(2));
         let v = vault(&keys);
         let ws = WorkspaceId::new();
         let sealed = v.seal(ws, "twilio", &Secret::new("token"));
-        assert!(matches!(
-            v.open(WorkspaceId::new(), "twilio", &sealed),
-            Err(VaultError::Authentication)
-        ));
-        assert!(matches!(
-            v.open(ws, "smtp", &sealed),
-            Err(VaultError::Authentication)
-        ));
-        let relabelled = Sealed {
-            key_version: 1,
-            ..sealed.clone()
-        };
+        assert!(matches!(v.open(WorkspaceId::new(), "twilio", &sealed), Err(VaultError::Authentication)));
+        assert!(matches!(v.open(ws, "smtp", &sealed), Err(VaultError::Authentication)));
+        let relabelled = Sealed { key_version: 1, ..sealed.clone() };
         assert!(v.open(ws, "twilio", &relabelled).is_err());
         let mut tampered = sealed.clone();
         tampered.ciphertext[0] ^= 1;
-        assert!(matches!(
-            v.open(ws, "twilio", &tampered),
-            Err(VaultError::Authentication)
-        ));
+        assert!(matches!(v.open(ws, "twilio", &tampered), Err(VaultError::Authentication)));
     }
 }

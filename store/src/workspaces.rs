@@ -72,10 +72,7 @@ impl WorkspaceState {
 /// Creates a workspace with its subscription and onboarding rows.
 pub async fn create(db: &Db, new: &NewWorkspace) -> Result<WorkspaceId, StoreError> {
     if new.timezone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(StoreError::Invalid(format!(
-            "unknown timezone {:?}",
-            new.timezone
-        )));
+        return Err(StoreError::Invalid(format!("unknown timezone {:?}", new.timezone)));
     }
     let id = WorkspaceId::new();
     let mut tx = db.tenant(id).await?;
@@ -136,10 +133,7 @@ pub async fn set_status(tx: &mut TenantTx, status: WorkspaceStatus) -> Result<()
     .execute(tx.conn())
     .await?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound {
-            entity: "workspace",
-            workspace_id: ws,
-        });
+        return Err(StoreError::NotFound { entity: "workspace", workspace_id: ws });
     }
     Ok(())
 }
@@ -154,4 +148,39 @@ pub async fn set_subscription_status(tx: &mut TenantTx, status: &str) -> Result<
     .execute(tx.conn())
     .await?;
     Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct SubscriptionChange<'a> {
+    pub status: &'a str,
+    pub stripe_customer_id: Option<&'a str>,
+    pub stripe_subscription_id: Option<&'a str>,
+    pub current_period_end: Option<chrono::DateTime<chrono::Utc>>,
+    /// The Stripe event's `created`; older events than the last applied one are ignored.
+    pub event_created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Applies a billing change unless a newer event already did. Returns
+/// whether it applied (Stripe delivers out of order).
+pub async fn apply_subscription_change(tx: &mut TenantTx, change: &SubscriptionChange<'_>) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE subscriptions
+         SET status = $2,
+             stripe_customer_id = COALESCE($3, stripe_customer_id),
+             stripe_subscription_id = COALESCE($4, stripe_subscription_id),
+             current_period_end = COALESCE($5, current_period_end),
+             last_event_created_at = $6,
+             updated_at = now()
+         WHERE workspace_id = $1 AND (last_event_created_at IS NULL OR last_event_created_at <= $6)",
+        ws as WorkspaceId,
+        change.status,
+        change.stripe_customer_id,
+        change.stripe_subscription_id,
+        change.current_period_end,
+        change.event_created_at
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -39,19 +39,11 @@ impl TestEnv {
             opts.get_port(),
             opts.get_database().expect("test database has a name")
         );
-        let db = Db::connect_with(runtime_options(opts.as_ref()), 4)
-            .await
-            .unwrap();
+        let db = Db::connect_with(runtime_options(opts.as_ref()), 4).await.unwrap();
         let prefix = format!("fdtest-{}", uuid::Uuid::new_v4().simple());
         let queue = RedisQueue::connect(&redis_url(), &prefix).await.unwrap();
         let data_dir = std::env::temp_dir().join(&prefix);
-        Self {
-            db,
-            database_url,
-            prefix: prefix.clone(),
-            jobs: Jobs::new(queue),
-            data_dir,
-        }
+        Self { db, database_url, prefix: prefix.clone(), jobs: Jobs::new(queue), data_dir }
     }
 
     /// Starts `frontdesk <command>` as a separate process on this test's
@@ -64,16 +56,9 @@ impl TestEnv {
             .env("FRONTDESK_QUEUE_PREFIX", &self.prefix)
             .env("FRONTDESK_DATA_DIR", &self.data_dir)
             .env("FRONTDESK_LOG_FORMAT", "json")
-            .env(
-                "RUST_LOG",
-                std::env::var("TEST_LOG").map(|_| "debug").unwrap_or("warn"),
-            )
+            .env("RUST_LOG", std::env::var("TEST_LOG").map(|_| "debug").unwrap_or("warn"))
             .stdout(Stdio::null())
-            .stderr(if std::env::var("TEST_LOG").is_ok() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true)
             .spawn()
             .expect("spawn frontdesk")
@@ -86,23 +71,12 @@ pub struct Studio {
 }
 
 pub async fn studio(db: &Db, name: &str) -> Studio {
-    let id = workspaces::create(
-        db,
-        &NewWorkspace {
-            name: name.into(),
-            timezone: "America/Chicago".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let id =
+        workspaces::create(db, &NewWorkspace { name: name.into(), timezone: "America/Chicago".into() }).await.unwrap();
     let mut tx = db.tenant(id).await.unwrap();
     let lead = leads::create(
         &mut tx,
-        &NewLead {
-            phone: Some("+13125550100".into()),
-            source: "sms".into(),
-            ..NewLead::default()
-        },
+        &NewLead { phone: Some("+13125550100".into()), source: "sms".into(), ..NewLead::default() },
     )
     .await
     .unwrap();

@@ -17,49 +17,26 @@ async fn job_enqueued_through_the_api_handle_is_run_by_a_worker_process(owner: P
     let a = studio(&env.db, "A").await;
     let _worker = env.spawn("worker");
 
-    env.jobs
-        .enqueue(&ProcessInboundMessage {
-            workspace_id: a.id,
-            message_id: a.message,
-        })
-        .await
-        .unwrap();
+    env.jobs.enqueue(&ProcessInboundMessage { workspace_id: a.id, message_id: a.message }).await.unwrap();
 
     let processed = eventually(Duration::from_secs(30), || async {
         let mut tx = env.db.tenant(a.id).await.unwrap();
-        messages::find(&mut tx, a.message)
-            .await
-            .unwrap()
-            .unwrap()
-            .processed
+        messages::find(&mut tx, a.message).await.unwrap().unwrap().processed
     })
     .await;
     assert!(processed, "worker process did not run the job within 30 s");
     let mut tx = env.db.tenant(a.id).await.unwrap();
-    let kinds: Vec<_> = activity::recent(&mut tx, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.kind)
-        .collect();
-    assert_eq!(kinds, vec!["message_received"]);
+    let kinds: Vec<_> = activity::recent(&mut tx, 10).await.unwrap().into_iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, vec!["message_processed"]);
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn forged_job_is_refused_once_by_the_worker_process_without_touching_the_other_workspace(
-    owner: PgPool,
-) {
+async fn forged_job_is_refused_once_by_the_worker_process_without_touching_the_other_workspace(owner: PgPool) {
     let env = TestEnv::new(&owner).await;
     let (a, b) = (studio(&env.db, "A").await, studio(&env.db, "B").await);
     let _worker = env.spawn("worker");
 
-    env.jobs
-        .enqueue(&ProcessInboundMessage {
-            workspace_id: a.id,
-            message_id: b.message,
-        })
-        .await
-        .unwrap();
+    env.jobs.enqueue(&ProcessInboundMessage { workspace_id: a.id, message_id: b.message }).await.unwrap();
 
     let refusals = || async {
         let mut tx = env.db.tenant(a.id).await.unwrap();
@@ -70,20 +47,11 @@ async fn forged_job_is_refused_once_by_the_worker_process_without_touching_the_o
             .filter(|r| r.is_security && r.kind == "job_refused")
             .count()
     };
-    assert!(
-        eventually(Duration::from_secs(30), || async { refusals().await >= 1 }).await,
-        "no refusal logged"
-    );
+    assert!(eventually(Duration::from_secs(30), || async { refusals().await >= 1 }).await, "no refusal logged");
     // Permanent means permanent: a retry would log a second refusal.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(refusals().await, 1);
     let mut tx = env.db.tenant(b.id).await.unwrap();
-    assert!(
-        !messages::find(&mut tx, b.message)
-            .await
-            .unwrap()
-            .unwrap()
-            .processed
-    );
+    assert!(!messages::find(&mut tx, b.message).await.unwrap().unwrap().processed);
     assert!(activity::recent(&mut tx, 10).await.unwrap().is_empty());
 }

@@ -25,16 +25,11 @@ impl RedisQueue {
     pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(redis_url)?;
         let conn = client.get_connection_manager().await?;
-        Ok(Self {
-            conn,
-            prefix: prefix.to_owned(),
-        })
+        Ok(Self { conn, prefix: prefix.to_owned() })
     }
 
     fn config(&self, queue: &str) -> Config {
-        Config::default()
-            .queue(format!("{}:{queue}", self.prefix))
-            .lock_tasks(false)
+        Config::default().queue(format!("{}:{queue}", self.prefix)).lock_tasks(false)
     }
 
     /// The storage a worker for `J` consumes.
@@ -51,18 +46,14 @@ impl JobQueue for RedisQueue {
         }
         let mut storage: RedisStorage<serde_json::Value, _> =
             RedisStorage::new(self.conn.clone()).with_config(self.config(envelope.queue));
-        let mut task =
-            TaskBuilder::new(envelope.payload).max_attempts(envelope.max_attempts as usize);
+        let mut task = TaskBuilder::new(envelope.payload).max_attempts(envelope.max_attempts as usize);
         if let Some(at) = envelope.run_at {
             task = task.run_at_time(SystemTime::from(at));
         }
         if let Some(key) = &envelope.dedupe_key {
             task = task.idempotency_key(key);
         }
-        storage
-            .push_task(task.build())
-            .await
-            .map_err(|e| EnqueueError::Unavailable(e.to_string()))?;
+        storage.push_task(task.build()).await.map_err(|e| EnqueueError::Unavailable(e.to_string()))?;
         Ok(Enqueued::Created)
     }
 }

@@ -5,23 +5,26 @@
 use std::sync::Arc;
 
 use apalis_core::task::{Task, from_request::FromRequest};
-use frontdesk_store::{Db, StoreError, TenantTx, workspaces::WorkspaceState};
+use frontdesk_jobs::{Envelope, Jobs, OutboxId};
+use frontdesk_store::{Db, StoreError, TenantTx, outbox, workspaces::WorkspaceState};
 use tokio::sync::Mutex;
 
 #[derive(Clone)]
 pub struct JobContext {
     pub workspace: Arc<WorkspaceState>,
     pub db: Db,
+    pub jobs: Jobs,
     tx: Arc<Mutex<Option<TenantTx>>>,
 }
 
 impl JobContext {
-    pub(crate) fn new(workspace: WorkspaceState, db: Db, tx: TenantTx) -> Self {
-        Self {
-            workspace: Arc::new(workspace),
-            db,
-            tx: Arc::new(Mutex::new(Some(tx))),
-        }
+    pub(crate) fn new(workspace: WorkspaceState, db: Db, jobs: Jobs, tx: TenantTx) -> Self {
+        Self { workspace: Arc::new(workspace), db, jobs, tx: Arc::new(Mutex::new(Some(tx))) }
+    }
+
+    /// Pushes jobs whose outbox entries the handler just committed.
+    pub async fn push_committed(&self, triggered: Vec<(OutboxId, Envelope)>) {
+        outbox::push_committed(&self.db, &self.jobs, self.workspace.id, triggered).await;
     }
 
     /// The guard's tenant transaction; the handler commits it. Later calls
@@ -47,10 +50,6 @@ pub struct MissingGuard;
 impl<Args: Sync> FromRequest<Task<Args>> for JobContext {
     type Error = MissingGuard;
     async fn from_request(task: &Task<Args>) -> Result<Self, Self::Error> {
-        task.ctx()
-            .data()
-            .get::<JobContext>()
-            .cloned()
-            .ok_or(MissingGuard)
+        task.ctx().data().get::<JobContext>().cloned().ok_or(MissingGuard)
     }
 }

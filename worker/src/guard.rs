@@ -21,7 +21,7 @@ use apalis_core::{
     error::{AbortError, BoxDynError},
     task::{Task, status::Status},
 };
-use frontdesk_jobs::{EntityRef, Job, WorkspaceId};
+use frontdesk_jobs::{EntityRef, Job, Jobs, WorkspaceId};
 use frontdesk_store::{
     Db, TenantTx, activity,
     activity::Activity,
@@ -89,6 +89,7 @@ impl GuardMetrics {
 
 struct Shared {
     db: Db,
+    jobs: Jobs,
     cache_ttl: Duration,
     cache: Mutex<HashMap<WorkspaceId, (Instant, WorkspaceState)>>,
     metrics: Arc<GuardMetrics>,
@@ -102,25 +103,15 @@ pub struct WorkspaceGuardLayer {
 impl WorkspaceGuardLayer {
     /// `cache_ttl` bounds how long a paused or suspended workspace can keep
     /// running jobs after the change.
-    pub fn new(db: Db, cache_ttl: Duration, metrics: Arc<GuardMetrics>) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                db,
-                cache_ttl,
-                cache: Mutex::new(HashMap::new()),
-                metrics,
-            }),
-        }
+    pub fn new(db: Db, jobs: Jobs, cache_ttl: Duration, metrics: Arc<GuardMetrics>) -> Self {
+        Self { shared: Arc::new(Shared { db, jobs, cache_ttl, cache: Mutex::new(HashMap::new()), metrics }) }
     }
 }
 
 impl<S> Layer<S> for WorkspaceGuardLayer {
     type Service = WorkspaceGuard<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        WorkspaceGuard {
-            inner,
-            shared: self.shared.clone(),
-        }
+        WorkspaceGuard { inner, shared: self.shared.clone() }
     }
 }
 
@@ -158,11 +149,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         let workspace_id = task.args.workspace_id();
-        let job_id = task
-            .ctx()
-            .task_id()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let job_id = task.ctx().task_id().map(ToString::to_string).unwrap_or_default();
         let span = info_span!("job", queue = J::QUEUE, workspace_id = %workspace_id, job_id = %job_id, attempt = task.ctx().attempt());
         async move {
             let context = match shared.admit(&task.args).await {
@@ -175,14 +162,9 @@ where
                     return Err(e.into());
                 }
                 Err(Refusal::Deny(denial)) => {
-                    shared
-                        .report(workspace_id, J::QUEUE, &job_id, &denial)
-                        .await;
+                    shared.report(workspace_id, J::QUEUE, &job_id, &denial).await;
                     task.ctx().raw_status().store(Status::Killed);
-                    return Err(
-                        Box::new(AbortError::new(JobError::Permanent(denial.to_string())))
-                            as BoxDynError,
-                    );
+                    return Err(Box::new(AbortError::new(JobError::Permanent(denial.to_string()))) as BoxDynError);
                 }
             };
             task.inject_data(context.clone());
@@ -206,31 +188,21 @@ where
 
 impl Shared {
     async fn admit<J: Job>(&self, job: &J) -> Result<JobContext, Refusal> {
-        let unavailable = |e: frontdesk_store::StoreError| {
-            Refusal::Unavailable(JobError::Retryable(e.to_string()))
-        };
+        let unavailable = |e: frontdesk_store::StoreError| Refusal::Unavailable(JobError::Retryable(e.to_string()));
         let workspace_id = job.workspace_id();
         let mut tx = self.db.tenant(workspace_id).await.map_err(unavailable)?;
         let state = self.workspace_state(&mut tx).await.map_err(unavailable)?;
         let state = state.ok_or(Refusal::Deny(Denial::WorkspaceMissing))?;
-        state
-            .permits(J::CAPABILITY)
-            .map_err(|why| Refusal::Deny(Denial::WorkspaceNotAllowed(why)))?;
+        state.permits(J::CAPABILITY).map_err(|why| Refusal::Deny(Denial::WorkspaceNotAllowed(why)))?;
         for entity in job.references() {
-            if !references::belongs(&mut tx, entity)
-                .await
-                .map_err(unavailable)?
-            {
+            if !references::belongs(&mut tx, entity).await.map_err(unavailable)? {
                 return Err(Refusal::Deny(Denial::ForeignEntity(entity)));
             }
         }
-        Ok(JobContext::new(state, self.db.clone(), tx))
+        Ok(JobContext::new(state, self.db.clone(), self.jobs.clone(), tx))
     }
 
-    async fn workspace_state(
-        &self,
-        tx: &mut TenantTx,
-    ) -> Result<Option<WorkspaceState>, frontdesk_store::StoreError> {
+    async fn workspace_state(&self, tx: &mut TenantTx) -> Result<Option<WorkspaceState>, frontdesk_store::StoreError> {
         let id = tx.workspace_id();
         if let Some((at, state)) = self.cache.lock().expect("guard cache poisoned").get(&id)
             && at.elapsed() < self.cache_ttl

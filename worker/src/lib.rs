@@ -6,6 +6,7 @@ mod context;
 mod error;
 pub mod guard;
 pub mod handlers;
+pub mod outbox_relay;
 mod runtime;
 
 pub use context::JobContext;

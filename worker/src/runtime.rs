@@ -3,7 +3,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
-use frontdesk_jobs::ProcessInboundMessage;
+use frontdesk_jobs::{ApplyBillingEvent, Jobs, ProcessInboundMessage, queue};
 use frontdesk_store::Db;
 
 use crate::{
@@ -22,10 +22,7 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self {
-            concurrency: 16,
-            guard_cache_ttl: Duration::from_secs(2),
-        }
+        Self { concurrency: 16, guard_cache_ttl: Duration::from_secs(2) }
     }
 }
 
@@ -33,6 +30,8 @@ impl Default for WorkerConfig {
 pub struct WorkerDeps {
     pub db: Db,
     pub queue: RedisQueue,
+    /// For jobs that handlers trigger (pushed after their outbox commit).
+    pub jobs: Jobs,
     pub metrics: Arc<GuardMetrics>,
 }
 
@@ -46,27 +45,29 @@ pub async fn run_workers(
     config: WorkerConfig,
     shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> Result<(), WorkerRunError> {
-    let guard = WorkspaceGuardLayer::new(
-        deps.db.clone(),
-        config.guard_cache_ttl,
-        deps.metrics.clone(),
-    );
+    let guard =
+        WorkspaceGuardLayer::new(deps.db.clone(), deps.jobs.clone(), config.guard_cache_ttl, deps.metrics.clone());
     // apalis-redis refuses a worker name re-registered within 30 s, so each
     // process instance gets its own names.
     let instance = uuid::Uuid::new_v4().simple().to_string();
-    let queue = deps.queue.clone();
+    let (queue, billing_queue) = (deps.queue.clone(), deps.queue.clone());
+    let billing_guard = guard.clone();
+    let billing_instance = instance.clone();
     Monitor::new()
         .shutdown_timeout(Duration::from_secs(30))
         .register(move |i| {
-            WorkerBuilder::new(format!("process-inbound-{instance}-{i}"))
-                .backend(
-                    queue
-                        .storage::<ProcessInboundMessage>()
-                        .poll_with_interval(POLL_INTERVAL),
-                )
+            WorkerBuilder::new(format!("{}-{instance}-{i}", queue::PROCESS_INBOUND))
+                .backend(queue.storage::<ProcessInboundMessage>().poll_with_interval(POLL_INTERVAL))
                 .layer(guard.clone())
                 .concurrency(config.concurrency)
                 .build(handlers::process_inbound::handle)
+        })
+        .register(move |i| {
+            WorkerBuilder::new(format!("{}-{billing_instance}-{i}", queue::APPLY_BILLING))
+                .backend(billing_queue.storage::<ApplyBillingEvent>().poll_with_interval(POLL_INTERVAL))
+                .layer(billing_guard.clone())
+                .concurrency(4)
+                .build(handlers::apply_billing::handle)
         })
         .run_with_signal(shutdown)
         .await

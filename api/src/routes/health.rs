@@ -6,9 +6,7 @@ use serde_json::{Value, json};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(live))
-        .route("/readyz", get(ready))
+    Router::new().route("/healthz", get(live)).route("/readyz", get(ready))
 }
 
 async fn live() -> Json<Value> {

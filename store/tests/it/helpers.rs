@@ -2,16 +2,12 @@ use frontdesk_jobs::WorkspaceId;
 use frontdesk_store::{Db, runtime_options};
 use sqlx::{PgPool, Row};
 
-pub const A: WorkspaceId =
-    WorkspaceId::from_uuid(uuid::uuid!("00000000-0000-0000-0000-00000000000a"));
-pub const B: WorkspaceId =
-    WorkspaceId::from_uuid(uuid::uuid!("00000000-0000-0000-0000-00000000000b"));
+pub const A: WorkspaceId = WorkspaceId::from_uuid(uuid::uuid!("00000000-0000-0000-0000-00000000000a"));
+pub const B: WorkspaceId = WorkspaceId::from_uuid(uuid::uuid!("00000000-0000-0000-0000-00000000000b"));
 
 /// A runtime-role pool on the test's own database (the test's `PgPool` is the owner).
 pub async fn app_db(owner: &PgPool) -> Db {
-    Db::connect_with(runtime_options(owner.connect_options().as_ref()), 4)
-        .await
-        .unwrap()
+    Db::connect_with(runtime_options(owner.connect_options().as_ref()), 4).await.unwrap()
 }
 
 /// Every tenant table, discovered from the catalog rather than listed by
@@ -30,18 +26,11 @@ pub async fn tenant_tables(owner: &PgPool) -> Vec<String> {
     .await
     .unwrap();
     let tables: Vec<String> = rows.iter().map(|r| r.get("name")).collect();
-    assert!(
-        tables.len() >= 16,
-        "expected every tenant table, found {tables:?}"
-    );
+    assert!(tables.len() >= 16, "expected every tenant table, found {tables:?}");
     tables
 }
 
 /// The column holding the workspace id: `id` on `workspaces` itself.
 pub fn workspace_column(table: &str) -> &'static str {
-    if table == "workspaces" {
-        "id"
-    } else {
-        "workspace_id"
-    }
+    if table == "workspaces" { "id" } else { "workspace_id" }
 }

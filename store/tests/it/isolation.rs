@@ -25,15 +25,8 @@ async fn message_naming_a_lead_of_another_workspace_is_rejected_by_the_database(
     .execute(&owner)
     .await
     .unwrap_err();
-    let code = err
-        .as_database_error()
-        .and_then(|e| e.code())
-        .map(|c| c.into_owned());
-    assert_eq!(
-        code.as_deref(),
-        Some("23503"),
-        "expected a foreign-key violation, got {err}"
-    );
+    let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("23503"), "expected a foreign-key violation, got {err}");
 }
 
 #[sqlx::test(migrator = "MIGRATOR", fixtures("two_workspaces"))]
@@ -49,14 +42,8 @@ async fn every_tenant_table_forces_row_level_security_with_a_policy(owner: PgPoo
         .fetch_one(&owner)
         .await
         .unwrap();
-        assert!(
-            row.get::<bool, _>("relrowsecurity"),
-            "{table}: RLS not enabled"
-        );
-        assert!(
-            row.get::<bool, _>("relforcerowsecurity"),
-            "{table}: RLS not forced"
-        );
+        assert!(row.get::<bool, _>("relrowsecurity"), "{table}: RLS not enabled");
+        assert!(row.get::<bool, _>("relforcerowsecurity"), "{table}: RLS not forced");
         assert!(row.get::<i64, _>("policies") >= 1, "{table}: no policy");
     }
 }
@@ -66,23 +53,13 @@ async fn runtime_role_without_tenant_context_sees_no_row_of_any_tenant_table(own
     let app = app_db(&owner).await;
     for table in tenant_tables(&owner).await {
         let seeded: i64 =
-            sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-                .fetch_one(&owner)
-                .await
-                .unwrap();
-        assert!(
-            seeded >= 2,
-            "{table}: fixture must seed both workspaces (found {seeded} rows)"
-        );
-        let visible: i64 =
-            sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-                .fetch_one(app.pool())
-                .await
-                .unwrap();
-        assert_eq!(
-            visible, 0,
-            "{table}: runtime role saw rows with no tenant context"
-        );
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(&owner).await.unwrap();
+        assert!(seeded >= 2, "{table}: fixture must seed both workspaces (found {seeded} rows)");
+        let visible: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+        assert_eq!(visible, 0, "{table}: runtime role saw rows with no tenant context");
     }
 }
 
@@ -92,55 +69,42 @@ async fn runtime_role_under_workspace_a_reads_and_writes_only_a_rows(owner: PgPo
     for table in tenant_tables(&owner).await {
         let col = workspace_column(&table);
         let mut tx = app.tenant(A).await.unwrap();
-        let own: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT count(*) FROM {table} WHERE {col} = $1"
-        )))
-        .bind(A.as_uuid())
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
+        let own: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table} WHERE {col} = $1")))
+            .bind(A.as_uuid())
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
         assert!(own >= 1, "{table}: workspace A cannot see its own rows");
         // Deliberately no workspace filter: RLS alone must hide B.
-        let foreign: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT count(*) FROM {table} WHERE {col} <> $1"
-        )))
-        .bind(A.as_uuid())
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-        assert_eq!(
-            foreign, 0,
-            "{table}: workspace A saw another workspace's rows"
-        );
-        let touched = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {table} SET {col} = {col} WHERE {col} = $1"
-        )))
-        .bind(B.as_uuid())
-        .execute(tx.conn())
-        .await
-        .unwrap()
-        .rows_affected();
+        let foreign: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table} WHERE {col} <> $1")))
+            .bind(A.as_uuid())
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        assert_eq!(foreign, 0, "{table}: workspace A saw another workspace's rows");
+        let touched = sqlx::query(AssertSqlSafe(format!("UPDATE {table} SET {col} = {col} WHERE {col} = $1")))
+            .bind(B.as_uuid())
+            .execute(tx.conn())
+            .await
+            .unwrap()
+            .rows_affected();
         assert_eq!(touched, 0, "{table}: workspace A updated B's rows");
-        let deleted = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE {col} = $1"
-        )))
-        .bind(B.as_uuid())
-        .execute(tx.conn())
-        .await
-        .unwrap()
-        .rows_affected();
+        let deleted = sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {col} = $1")))
+            .bind(B.as_uuid())
+            .execute(tx.conn())
+            .await
+            .unwrap()
+            .rows_affected();
         assert_eq!(deleted, 0, "{table}: workspace A deleted B's rows");
         tx.rollback().await.unwrap();
     }
     // Writing a row labelled with B from A's transaction is refused by the policy's WITH CHECK.
     let mut tx = app.tenant(A).await.unwrap();
-    let err = sqlx::query(
-        "INSERT INTO leads (workspace_id, id, name) VALUES ($1, gen_random_uuid(), 'smuggled')",
-    )
-    .bind(B.as_uuid())
-    .execute(tx.conn())
-    .await
-    .unwrap_err();
+    let err = sqlx::query("INSERT INTO leads (workspace_id, id, name) VALUES ($1, gen_random_uuid(), 'smuggled')")
+        .bind(B.as_uuid())
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("row-level security"), "{err}");
 }
 
@@ -153,88 +117,51 @@ async fn tenant_setting_is_transaction_local_and_never_leaks_to_the_next_pool_us
     .await
     .unwrap();
     let mut tx = app.tenant(A).await.unwrap();
-    leads::create(
-        &mut tx,
-        &NewLead {
-            name: Some("Ana".into()),
-            source: "test".into(),
-            ..NewLead::default()
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM leads")
-        .fetch_one(app.pool())
+    leads::create(&mut tx, &NewLead { name: Some("Ana".into()), source: "test".into(), ..NewLead::default() })
         .await
         .unwrap();
+    tx.commit().await.unwrap();
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM leads").fetch_one(app.pool()).await.unwrap();
     assert_eq!(visible, 0);
 }
 
 #[sqlx::test(migrator = "MIGRATOR", fixtures("two_workspaces"))]
 async fn runtime_role_cannot_switch_off_row_level_security(owner: PgPool) {
     let app = app_db(&owner).await;
-    let role =
-        sqlx::query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
-    assert!(
-        !role.get::<bool, _>("rolsuper"),
-        "runtime role is a superuser"
-    );
-    assert!(
-        !role.get::<bool, _>("rolbypassrls"),
-        "runtime role bypasses RLS"
-    );
-    let owned: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tableowner = current_user")
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+    let role = sqlx::query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(!role.get::<bool, _>("rolsuper"), "runtime role is a superuser");
+    assert!(!role.get::<bool, _>("rolbypassrls"), "runtime role bypasses RLS");
+    let owned: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tableowner = current_user")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
     assert_eq!(owned, 0, "runtime role owns tables");
 
     let mut conn = app.pool().acquire().await.unwrap();
     for table in tenant_tables(&owner).await {
-        let err = sqlx::query(AssertSqlSafe(format!(
-            "ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"
-        )))
-        .execute(&mut *conn)
-        .await
-        .unwrap_err();
+        let err = sqlx::query(AssertSqlSafe(format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")))
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("must be owner"), "{table}: {err}");
-        let err = sqlx::query(AssertSqlSafe(format!(
-            "ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"
-        )))
-        .execute(&mut *conn)
-        .await
-        .unwrap_err();
+        let err = sqlx::query(AssertSqlSafe(format!("ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")))
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("must be owner"), "{table}: {err}");
     }
     // row_security = off does not switch RLS off for an ordinary role: the
     // query errors rather than returning every tenant's rows.
-    sqlx::query("SET row_security = off")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    let err = sqlx::query("SELECT count(*) FROM leads")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap_err();
+    sqlx::query("SET row_security = off").execute(&mut *conn).await.unwrap();
+    let err = sqlx::query("SELECT count(*) FROM leads").fetch_one(&mut *conn).await.unwrap_err();
     assert!(err.to_string().contains("row-level security"), "{err}");
-    sqlx::query("RESET row_security")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    let err = sqlx::query("SET ROLE postgres")
-        .execute(&mut *conn)
-        .await
-        .unwrap_err();
+    sqlx::query("RESET row_security").execute(&mut *conn).await.unwrap();
+    let err = sqlx::query("SET ROLE postgres").execute(&mut *conn).await.unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
-    let err = sqlx::query("DROP POLICY tenant_isolation ON leads")
-        .execute(&mut *conn)
-        .await
-        .unwrap_err();
+    let err = sqlx::query("DROP POLICY tenant_isolation ON leads").execute(&mut *conn).await.unwrap_err();
     assert!(err.to_string().contains("must be owner"), "{err}");
 }
 
@@ -256,21 +183,10 @@ async fn deleting_a_workspace_leaves_no_row_of_it_in_any_tenant_table(owner: PgP
             let owner = owner.clone();
             let sql = format!("SELECT count(*) FROM {table} WHERE {col} = $1");
             async move {
-                sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
-                    .bind(ws.as_uuid())
-                    .fetch_one(&owner)
-                    .await
-                    .unwrap()
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(ws.as_uuid()).fetch_one(&owner).await.unwrap()
             }
         };
-        assert_eq!(
-            count(A).await,
-            0,
-            "{table}: rows of the deleted workspace remain"
-        );
-        assert!(
-            count(B).await >= 1,
-            "{table}: the other workspace lost rows"
-        );
+        assert_eq!(count(A).await, 0, "{table}: rows of the deleted workspace remain");
+        assert!(count(B).await >= 1, "{table}: the other workspace lost rows");
     }
 }

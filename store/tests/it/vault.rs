@@ -13,23 +13,10 @@ use crate::helpers::app_db;
 const MIGRATOR: &sqlx::migrate::Migrator = &frontdesk_store::MIGRATOR;
 
 async fn studio(db: &Db, name: &str) -> frontdesk_jobs::WorkspaceId {
-    workspaces::create(
-        db,
-        &NewWorkspace {
-            name: name.into(),
-            timezone: "America/New_York".into(),
-        },
-    )
-    .await
-    .unwrap()
+    workspaces::create(db, &NewWorkspace { name: name.into(), timezone: "America/New_York".into() }).await.unwrap()
 }
 
-async fn twilio(
-    db: &Db,
-    vault: &Vault,
-    ws: frontdesk_jobs::WorkspaceId,
-    token: &str,
-) -> frontdesk_jobs::IntegrationId {
+async fn twilio(db: &Db, vault: &Vault, ws: frontdesk_jobs::WorkspaceId, token: &str) -> frontdesk_jobs::IntegrationId {
     let mut tx = db.tenant(ws).await.unwrap();
     let id = integrations::create(
         &mut tx,
@@ -69,10 +56,7 @@ async fn credential_ciphertext_copied_into_another_workspace_fails_to_decrypt(ow
     let (a, b) = (studio(&db, "A").await, studio(&db, "B").await);
     let id_a = twilio(&db, &vault, a, "token-of-a").await;
     let id_b = twilio(&db, &vault, b, "token-of-b").await;
-    assert_eq!(
-        read_secret(&db, &vault, b, id_b).await.unwrap().expose(),
-        "token-of-b"
-    );
+    assert_eq!(read_secret(&db, &vault, b, id_b).await.unwrap().expose(), "token-of-b");
 
     // An attacker with write access to the table copies A's sealed token into B's row.
     sqlx::query(
@@ -86,10 +70,7 @@ async fn credential_ciphertext_copied_into_another_workspace_fails_to_decrypt(ow
     .await
     .unwrap();
     assert!(is_auth_failure(read_secret(&db, &vault, b, id_b).await));
-    assert_eq!(
-        read_secret(&db, &vault, a, id_a).await.unwrap().expose(),
-        "token-of-a"
-    );
+    assert_eq!(read_secret(&db, &vault, a, id_a).await.unwrap().expose(), "token-of-a");
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -107,20 +88,14 @@ async fn tampered_ciphertext_fails_to_decrypt(owner: PgPool) {
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn rotation_re_encrypts_every_secret_under_the_newest_key_and_keeps_it_readable(
-    owner: PgPool,
-) {
+async fn rotation_re_encrypts_every_secret_under_the_newest_key_and_keeps_it_readable(owner: PgPool) {
     let db = app_db(&owner).await;
     let v1 = MasterKeys::generate_encoded(1);
     let old = Vault::new(v1.parse().unwrap());
     let mut stored = Vec::new();
     for n in 0..5 {
         let ws = studio(&db, &format!("Studio {n}")).await;
-        stored.push((
-            ws,
-            twilio(&db, &old, ws, &format!("token-{n}")).await,
-            format!("token-{n}"),
-        ));
+        stored.push((ws, twilio(&db, &old, ws, &format!("token-{n}")).await, format!("token-{n}")));
     }
     let v2 = MasterKeys::generate_encoded(2);
     let both = Vault::new(format!("{v1},{v2}").parse().unwrap());
@@ -131,21 +106,13 @@ async fn rotation_re_encrypts_every_secret_under_the_newest_key_and_keeps_it_rea
         tx.commit().await.unwrap();
     }
     assert_eq!(rewritten, 5);
-    let versions: Vec<i32> = sqlx::query_scalar("SELECT DISTINCT key_version FROM integrations")
-        .fetch_all(&owner)
-        .await
-        .unwrap();
+    let versions: Vec<i32> =
+        sqlx::query_scalar("SELECT DISTINCT key_version FROM integrations").fetch_all(&owner).await.unwrap();
     assert_eq!(versions, vec![2]);
     // Readable with the new key alone: the old key can now be retired.
     let new_only = Vault::new(v2.parse().unwrap());
     for (ws, id, token) in &stored {
-        assert_eq!(
-            read_secret(&db, &new_only, *ws, *id)
-                .await
-                .unwrap()
-                .expose(),
-            token
-        );
+        assert_eq!(read_secret(&db, &new_only, *ws, *id).await.unwrap().expose(), token);
     }
     // A second run finds nothing to do.
     let mut tx = db.tenant(stored[0].0).await.unwrap();

@@ -1,3 +1,4 @@
 //! One module per job kind. Handlers are plain `async fn(job, JobContext)`.
 
+pub mod apply_billing;
 pub mod process_inbound;

@@ -1,8 +1,9 @@
-//! First step for every stored inbound message: mark it handled and log it.
-//! (Classification and follow-ups hang off this step in later issues.)
+//! First step for every stored inbound message: mark it handled and hand
+//! the lead to classification (one pending classification per lead absorbs
+//! a burst of messages).
 
-use frontdesk_jobs::ProcessInboundMessage;
-use frontdesk_store::{activity, activity::Activity, leads, messages};
+use frontdesk_jobs::{ClassifyLead, Envelope, ProcessInboundMessage};
+use frontdesk_store::{activity, activity::Activity, messages, outbox};
 
 use crate::{JobContext, JobError};
 
@@ -11,20 +12,21 @@ pub async fn handle(job: ProcessInboundMessage, cx: JobContext) -> Result<(), Jo
     let message = messages::find(&mut tx, job.message_id)
         .await?
         .ok_or_else(|| JobError::Permanent("message vanished after the guard saw it".into()))?;
+    let mut triggered = Vec::new();
     // A redelivered job finds the message already processed and does nothing.
     if messages::mark_processed(&mut tx, message.id).await? {
-        leads::touch_contacted(&mut tx, message.lead_id).await?;
+        let detail = serde_json::json!({ "message_id": message.id, "channel": message.channel });
         activity::record(
             &mut tx,
-            &Activity {
-                kind: "message_received",
-                lead_id: Some(message.lead_id),
-                is_security: false,
-                detail: serde_json::json!({ "message_id": message.id, "channel": message.channel }),
-            },
+            &Activity { kind: "message_processed", lead_id: Some(message.lead_id), is_security: false, detail },
         )
         .await?;
+        let classify = ClassifyLead { workspace_id: job.workspace_id, lead_id: message.lead_id };
+        let envelope = Envelope::of(&classify).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let coalesce = format!("classify-lead:{}", message.lead_id);
+        triggered.extend(outbox::add(&mut tx, &envelope, Some(&coalesce)).await?);
     }
     tx.commit().await?;
+    cx.push_committed(triggered).await;
     Ok(())
 }

@@ -4,6 +4,7 @@ use apalis_core::{
     error::{AbortError, BoxDynError},
     task::Task,
 };
+use frontdesk_jobs::Jobs;
 use frontdesk_jobs::{LeadId, MessageId, WorkspaceId};
 use frontdesk_store::{
     Db, activity, leads,
@@ -12,22 +13,24 @@ use frontdesk_store::{
     runtime_options,
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::{GuardMetrics, WorkspaceGuardLayer};
+use frontdesk_worker::{GuardMetrics, WorkspaceGuardLayer, backend::RedisQueue};
 use sqlx::PgPool;
 
 pub async fn app_db(owner: &PgPool) -> Db {
-    Db::connect_with(runtime_options(owner.connect_options().as_ref()), 4)
-        .await
-        .unwrap()
+    Db::connect_with(runtime_options(owner.connect_options().as_ref()), 4).await.unwrap()
+}
+
+/// Jobs that handlers trigger go to this test's own Redis namespace.
+pub async fn jobs() -> Jobs {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("fdtest-{}", uuid::Uuid::new_v4().simple());
+    Jobs::new(RedisQueue::connect(&url, &prefix).await.unwrap())
 }
 
 /// A guard with caching off, so status changes apply to the next job.
-pub fn guard(db: &Db) -> (WorkspaceGuardLayer, Arc<GuardMetrics>) {
+pub async fn guard(db: &Db) -> (WorkspaceGuardLayer, Arc<GuardMetrics>) {
     let metrics = Arc::new(GuardMetrics::default());
-    (
-        WorkspaceGuardLayer::new(db.clone(), Duration::ZERO, metrics.clone()),
-        metrics,
-    )
+    (WorkspaceGuardLayer::new(db.clone(), jobs().await, Duration::ZERO, metrics.clone()), metrics)
 }
 
 pub struct Studio {
@@ -38,23 +41,12 @@ pub struct Studio {
 
 /// A workspace with one lead and one unprocessed inbound SMS.
 pub async fn studio(db: &Db, name: &str) -> Studio {
-    let id = workspaces::create(
-        db,
-        &NewWorkspace {
-            name: name.into(),
-            timezone: "Europe/London".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let id =
+        workspaces::create(db, &NewWorkspace { name: name.into(), timezone: "Europe/London".into() }).await.unwrap();
     let mut tx = db.tenant(id).await.unwrap();
     let lead = leads::create(
         &mut tx,
-        &NewLead {
-            phone: Some("+447700900123".into()),
-            source: "sms".into(),
-            ..NewLead::default()
-        },
+        &NewLead { phone: Some("+447700900123".into()), source: "sms".into(), ..NewLead::default() },
     )
     .await
     .unwrap();
@@ -75,21 +67,12 @@ pub async fn studio(db: &Db, name: &str) -> Studio {
 
 pub async fn is_processed(db: &Db, ws: WorkspaceId, message: MessageId) -> bool {
     let mut tx = db.tenant(ws).await.unwrap();
-    messages::find(&mut tx, message)
-        .await
-        .unwrap()
-        .expect("message exists")
-        .processed
+    messages::find(&mut tx, message).await.unwrap().expect("message exists").processed
 }
 
 pub async fn activity_kinds(db: &Db, ws: WorkspaceId) -> Vec<(String, bool, serde_json::Value)> {
     let mut tx = db.tenant(ws).await.unwrap();
-    activity::recent(&mut tx, 50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| (a.kind, a.is_security, a.detail))
-        .collect()
+    activity::recent(&mut tx, 50).await.unwrap().into_iter().map(|a| (a.kind, a.is_security, a.detail)).collect()
 }
 
 pub fn is_abort(result: &Result<(), BoxDynError>) -> bool {

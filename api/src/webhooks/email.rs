@@ -1,0 +1,170 @@
+//! Inbound email, as a Mailgun-style route forward (form-encoded, or
+//! multipart when attachments are present). One platform signing key.
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use frontdesk_store::{
+    inbound::{self, InboundMessage, Sender},
+    messages::Channel,
+    routes::{self, RouteProvider},
+};
+use hmac::{KeyInit, Mac};
+
+use super::{
+    delivery::{begin, commit},
+    form::Form,
+};
+use crate::{ApiError, AppState};
+
+/// Older (or further in the future) than this, a signed request is a replay.
+pub const MAX_AGE_SECS: i64 = 300;
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let key = state.secrets.mailgun_signing_key.as_ref().ok_or(ApiError::NotConfigured("email"))?;
+    let form = parse(&headers, body).await?;
+    let (timestamp, token, signature) =
+        (form.get("timestamp").unwrap_or(""), form.get("token").unwrap_or(""), form.get("signature").unwrap_or(""));
+    if !signature_matches(key.expose(), timestamp, token, signature) {
+        state.metrics.bad_signature();
+        return Err(ApiError::Forbidden);
+    }
+    let age = timestamp.parse::<i64>().map(|t| (Utc::now().timestamp() - t).abs()).unwrap_or(i64::MAX);
+    if age > MAX_AGE_SECS {
+        state.metrics.bad_signature();
+        return Err(ApiError::Forbidden);
+    }
+    let recipient = address("recipient", form.require("recipient")?)?;
+    let sender = address("sender", form.require("sender")?)?;
+    let Some(route) = routes::resolve(&state.db, RouteProvider::Email, std::slice::from_ref(&recipient)).await? else {
+        state.metrics.unroutable();
+        routes::record_unroutable(&state.db, "email", "no workspace for recipient", Some(&recipient)).await?;
+        // 406 is Mailgun's "refused, do not retry".
+        return Err(ApiError::Refused(StatusCode::NOT_ACCEPTABLE, "no workspace for this recipient".into()));
+    };
+    let text = form.get("stripped-text").or(form.get("body-plain")).unwrap_or("");
+    let mut payload = form.to_json();
+    if let Some(map) = payload.as_object_mut() {
+        // Signature material is not data.
+        for k in ["signature", "token", "timestamp"] {
+            map.remove(k);
+        }
+    }
+    let message = InboundMessage {
+        provider: "mailgun",
+        // Mailgun's token is unique per delivery: the replay guard.
+        event_id: token,
+        channel: Channel::Email,
+        from: Sender::Email(&sender),
+        name: display_name(form.get("from")),
+        body: text,
+        subject: form.get("subject"),
+        payload,
+    };
+    let mut tx = begin(&state, route.workspace_id).await?;
+    let outcome = inbound::message(&mut tx, &message).await?;
+    commit(&state, tx, outcome).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Form, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => Form::parse(&body),
+        "multipart/form-data" => {
+            let boundary = multer::parse_boundary(content_type)
+                .map_err(|_| ApiError::BadRequest("multipart body without boundary".into()))?;
+            let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+            let mut multipart = multer::Multipart::new(stream, boundary);
+            let mut pairs = Vec::new();
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
+            {
+                // Attachments are not stored yet; text fields only.
+                if field.file_name().is_some() {
+                    continue;
+                }
+                let name = field.name().unwrap_or("").to_owned();
+                let bytes =
+                    field.bytes().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
+                let value = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| ApiError::BadRequest(format!("field {name} is not valid UTF-8")))?;
+                pairs.push((name, value));
+            }
+            Ok(Form(pairs))
+        }
+        _ => Err(ApiError::UnsupportedMediaType("application/x-www-form-urlencoded or multipart/form-data")),
+    }
+}
+
+/// `hex(HMAC-SHA256(signing_key, timestamp + token))`.
+pub fn signature_matches(key: &str, timestamp: &str, token: &str, signature: &str) -> bool {
+    let Ok(given) = hex::decode(signature) else { return false };
+    if timestamp.is_empty() || token.is_empty() {
+        return false;
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(token.as_bytes());
+    mac.verify_slice(&given).is_ok()
+}
+
+/// A bare address, lower-cased; `Name <a@b>` is reduced to `a@b`.
+fn address(field: &str, raw: &str) -> Result<String, ApiError> {
+    let inner = match (raw.find('<'), raw.rfind('>')) {
+        (Some(l), Some(r)) if l < r => &raw[l + 1..r],
+        _ => raw,
+    };
+    let addr = inner.trim().to_ascii_lowercase();
+    let valid = addr.len() <= 254
+        && addr.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !addr.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid { Ok(addr) } else { Err(ApiError::BadRequest(format!("{field} is not an email address"))) }
+}
+
+fn display_name(from: Option<&str>) -> Option<&str> {
+    let from = from?;
+    let name = from[..from.find('<')?].trim().trim_matches('"').trim();
+    (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(key: &str, timestamp: &str, token: &str) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(timestamp.as_bytes());
+        mac.update(token.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn signature_verifies_and_one_byte_breaks_it() {
+        let sig = sign("key-1", "1700000000", "tok");
+        assert!(signature_matches("key-1", "1700000000", "tok", &sig));
+        assert!(!signature_matches("key-1", "1700000001", "tok", &sig));
+        assert!(!signature_matches("key-1", "1700000000", "tol", &sig));
+        assert!(!signature_matches("key-2", "1700000000", "tok", &sig));
+        assert!(!signature_matches("key-1", "", "", &sign("key-1", "", "")));
+    }
+
+    #[test]
+    fn addresses_are_normalised_and_validated() {
+        assert_eq!(address("sender", "Ana <Ana@Example.com>").unwrap(), "ana@example.com");
+        for bad in ["", "ana", "@example.com", "ana@example", "ana@.com", "a na@example.com"] {
+            assert!(address("sender", bad).is_err(), "{bad}");
+        }
+        assert_eq!(display_name(Some("\"Ana Ruiz\" <ana@example.com>")), Some("Ana Ruiz"));
+        assert_eq!(display_name(Some("ana@example.com")), None);
+    }
+}

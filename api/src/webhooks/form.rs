@@ -1,0 +1,88 @@
+//! Strict `application/x-www-form-urlencoded` parsing. Providers sign the
+//! exact parameters they sent, so we keep every pair (repeated keys too)
+//! and refuse bytes that are not UTF-8 rather than silently replacing them.
+
+use percent_encoding::percent_decode;
+
+use crate::ApiError;
+
+#[derive(Clone, Debug, Default)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let mut pairs = Vec::new();
+        for part in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (key, value) = match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &b""[..]),
+            };
+            pairs.push((decode(key)?, decode(value)?));
+        }
+        Ok(Self(pairs))
+    }
+
+    /// The first value of `key`, if present and not empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, key: &str) -> Result<&str, ApiError> {
+        self.get(key).ok_or_else(|| ApiError::BadRequest(format!("missing field {key}")))
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.0 {
+            map.entry(k.clone()).or_insert_with(|| serde_json::Value::String(v.clone()));
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
+fn decode(raw: &[u8]) -> Result<String, ApiError> {
+    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    percent_decode(&plus_as_space)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::BadRequest("form field is not valid UTF-8".into()))
+}
+
+/// E.164: `+`, a non-zero digit, 7 to 15 digits in all.
+pub fn e164(field: &str, value: &str) -> Result<String, ApiError> {
+    let digits = value.strip_prefix('+').unwrap_or("");
+    let valid =
+        (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::BadRequest(format!("{field} is not an E.164 phone number")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_repeated_keys_decodes_plus_and_percent() {
+        let f = Form::parse(b"Body=Hi+there%21&MediaUrl0=a&MediaUrl0=b&Empty=").unwrap();
+        assert_eq!(f.get("Body"), Some("Hi there!"));
+        assert_eq!(f.0.iter().filter(|(k, _)| k == "MediaUrl0").count(), 2);
+        assert_eq!(f.get("Empty"), None);
+    }
+
+    #[test]
+    fn rejects_invalid_utf8() {
+        assert!(Form::parse(b"Body=%FF%FE").is_err());
+        assert!(Form::parse(b"Bo\xffdy=x").is_err());
+    }
+
+    #[test]
+    fn e164_accepts_only_plus_and_digits() {
+        assert!(e164("From", "+14155550100").is_ok());
+        for bad in ["14155550100", "+0155550100", "+1", "+1415555010012345", "whatsapp:+14155550100", "+1 415 555"] {
+            assert!(e164("From", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Provider webhooks. Every request is verified before anything else,
+//! routed to its workspace, deduplicated by the provider's event id and
+//! persisted in one transaction before it is acknowledged.
+//!
+//! These paths are pasted into provider consoles: never rename them.
+
+mod delivery;
+mod email;
+mod form;
+mod google;
+mod stripe;
+mod twilio;
+mod whatsapp;
+
+use axum::{Router, extract::DefaultBodyLimit, routing::post};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::AppState;
+
+/// Provider payloads are small; email may carry attachments.
+const FORM_LIMIT: usize = 64 * 1024;
+const EMAIL_LIMIT: usize = 10 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    let small = Router::new()
+        .route("/webhooks/twilio/sms", post(twilio::sms))
+        .route("/webhooks/twilio/voice", post(twilio::voice))
+        .route("/webhooks/twilio/status", post(twilio::status))
+        .route("/webhooks/whatsapp", post(whatsapp::receive).get(whatsapp::verify))
+        .route("/webhooks/stripe", post(stripe::receive))
+        .route("/webhooks/google/calendar", post(google::push))
+        // Rejects on Content-Length before reading, and caps chunked bodies while streaming.
+        .layer(RequestBodyLimitLayer::new(FORM_LIMIT))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT));
+    let email = Router::new()
+        .route("/webhooks/email", post(email::receive))
+        .layer(RequestBodyLimitLayer::new(EMAIL_LIMIT))
+        .layer(DefaultBodyLimit::max(EMAIL_LIMIT));
+    small.merge(email)
+}
+
+/// Checks the request's media type (parameters such as charset ignored).
+fn require_content_type(headers: &axum::http::HeaderMap, expected: &'static str) -> Result<(), crate::ApiError> {
+    let actual = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = actual.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case(expected) { Ok(()) } else { Err(crate::ApiError::UnsupportedMediaType(expected)) }
+}

@@ -1,0 +1,282 @@
+//! Meta WhatsApp Cloud API: the verification handshake, inbound messages
+//! and delivery statuses. One app secret signs for the whole platform; one
+//! POST may carry entries for several workspaces, which are split apart.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use frontdesk_jobs::WorkspaceId;
+use frontdesk_store::{
+    inbound::{self, InboundMessage, Outcome, Sender, StatusUpdate},
+    messages::Channel,
+    routes::{self, RouteProvider},
+};
+use hmac::{KeyInit, Mac};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::{
+    delivery::{begin, commit},
+    form::e164,
+    require_content_type,
+};
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+pub struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+pub async fn verify(State(state): State<AppState>, Query(h): Query<Handshake>) -> Result<Response, ApiError> {
+    let expected = state.secrets.whatsapp_verify_token.as_ref().ok_or(ApiError::NotConfigured("whatsapp"))?;
+    let token_ok: bool = h.verify_token.as_deref().unwrap_or("").as_bytes().ct_eq(expected.expose().as_bytes()).into();
+    match (h.mode.as_deref(), h.challenge) {
+        (Some("subscribe"), Some(challenge)) if token_ok => Ok((StatusCode::OK, challenge).into_response()),
+        _ => Err(ApiError::Forbidden),
+    }
+}
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let secret = state.secrets.meta_app_secret.as_ref().ok_or(ApiError::NotConfigured("whatsapp"))?;
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !signature_matches(secret.expose(), &body, signature) {
+        state.metrics.bad_signature();
+        return Err(ApiError::Forbidden);
+    }
+    require_content_type(&headers, "application/json")?;
+    let notification: Notification = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid WhatsApp notification: {e}")))?;
+    if notification.object != "whatsapp_business_account" {
+        return Err(ApiError::BadRequest(format!("unexpected object {:?}", notification.object)));
+    }
+
+    // Validate everything and resolve every sender before writing anything.
+    let mut by_workspace: BTreeMap<WorkspaceId, Vec<Item>> = BTreeMap::new();
+    let mut unroutable = 0;
+    for change in notification.entry.into_iter().flat_map(|e| e.changes) {
+        if change.field != "messages" {
+            continue;
+        }
+        let value = change.value;
+        let Some(metadata) = value.metadata else {
+            return Err(ApiError::BadRequest("change without metadata".into()));
+        };
+        let items = items(&value.contacts, value.messages, value.statuses)?;
+        if items.is_empty() {
+            continue;
+        }
+        match routes::resolve(&state.db, RouteProvider::Whatsapp, std::slice::from_ref(&metadata.phone_number_id)).await? {
+            Some(route) => by_workspace.entry(route.workspace_id).or_default().extend(items),
+            None => {
+                unroutable += 1;
+                state.metrics.unroutable();
+                routes::record_unroutable(
+                    &state.db,
+                    "whatsapp",
+                    "no workspace for phone_number_id",
+                    Some(&metadata.phone_number_id),
+                )
+                .await?;
+            }
+        }
+    }
+    if by_workspace.is_empty() && unroutable > 0 {
+        return Err(ApiError::NotFound);
+    }
+    for (workspace_id, items) in by_workspace {
+        let mut tx = begin(&state, workspace_id).await?;
+        let mut jobs = Vec::new();
+        let mut any_new = false;
+        for item in &items {
+            let outcome = match item {
+                Item::Message { from, name, id, body, payload } => {
+                    let m = InboundMessage {
+                        provider: "whatsapp",
+                        event_id: id,
+                        channel: Channel::Whatsapp,
+                        from: Sender::Phone(from),
+                        name: name.as_deref(),
+                        body,
+                        subject: None,
+                        payload: payload.clone(),
+                    };
+                    inbound::message(&mut tx, &m).await?
+                }
+                Item::Status { id, status, error_code, payload } => {
+                    let s = StatusUpdate {
+                        provider: "whatsapp",
+                        channel: Channel::Whatsapp,
+                        provider_message_id: id,
+                        status,
+                        error_code: error_code.as_deref(),
+                        payload: payload.clone(),
+                    };
+                    inbound::message_status(&mut tx, &s).await?
+                }
+            };
+            if let Outcome::Accepted(more) = outcome {
+                any_new = true;
+                jobs.extend(more);
+            }
+        }
+        let outcome = if any_new { Outcome::Accepted(jobs) } else { Outcome::Duplicate };
+        commit(&state, tx, outcome).await?;
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `sha256=<hex HMAC-SHA256(app_secret, raw body)>`, over the raw bytes.
+pub fn signature_matches(secret: &str, body: &[u8], header: &str) -> bool {
+    let Some(hex_sig) = header.strip_prefix("sha256=") else { return false };
+    let Ok(given) = hex::decode(hex_sig.trim()) else { return false };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.verify_slice(&given).is_ok()
+}
+
+enum Item {
+    Message { from: String, name: Option<String>, id: String, body: String, payload: serde_json::Value },
+    Status { id: String, status: String, error_code: Option<String>, payload: serde_json::Value },
+}
+
+const STATUSES: &[&str] = &["sent", "delivered", "read", "failed"];
+
+fn items(
+    contacts: &Option<Vec<Contact>>,
+    messages: Option<Vec<serde_json::Value>>,
+    statuses: Option<Vec<serde_json::Value>>,
+) -> Result<Vec<Item>, ApiError> {
+    let mut items = Vec::new();
+    for raw in messages.unwrap_or_default() {
+        let m: WaMessage =
+            serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadRequest(format!("invalid message: {e}")))?;
+        if m.id.is_empty() {
+            return Err(ApiError::BadRequest("message without id".into()));
+        }
+        let from = e164("from", &format!("+{}", m.from))?;
+        let name = contacts
+            .as_ref()
+            .and_then(|cs| cs.iter().find(|c| c.wa_id == m.from))
+            .and_then(|c| c.profile.as_ref())
+            .map(|p| p.name.clone());
+        let body = match m.text {
+            Some(t) => t.body,
+            // Media, location, reactions: keep a marker; the payload holds the rest.
+            None => format!("[{}]", m.kind),
+        };
+        items.push(Item::Message { from, name, id: m.id, body, payload: raw });
+    }
+    for raw in statuses.unwrap_or_default() {
+        let s: WaStatus =
+            serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadRequest(format!("invalid status: {e}")))?;
+        if !STATUSES.contains(&s.status.as_str()) {
+            return Err(ApiError::BadRequest(format!("unknown status {:?}", s.status)));
+        }
+        let error_code = s.errors.and_then(|es| es.into_iter().next()).map(|e| e.code.to_string());
+        items.push(Item::Status { id: s.id, status: s.status, error_code, payload: raw });
+    }
+    Ok(items)
+}
+
+// The wire format (Meta adds fields freely, so unknown ones are ignored).
+#[derive(Deserialize)]
+struct Notification {
+    object: String,
+    entry: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    changes: Vec<Change>,
+}
+
+#[derive(Deserialize)]
+struct Change {
+    field: String,
+    value: ChangeValue,
+}
+
+#[derive(Deserialize)]
+struct ChangeValue {
+    metadata: Option<Metadata>,
+    contacts: Option<Vec<Contact>>,
+    messages: Option<Vec<serde_json::Value>>,
+    statuses: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    phone_number_id: String,
+}
+
+#[derive(Deserialize)]
+struct Contact {
+    wa_id: String,
+    profile: Option<Profile>,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct WaMessage {
+    from: String,
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<Text>,
+}
+
+#[derive(Deserialize)]
+struct Text {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct WaStatus {
+    id: String,
+    status: String,
+    errors: Option<Vec<WaErrorBody>>,
+}
+
+#[derive(Deserialize)]
+struct WaErrorBody {
+    code: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn signature_over_raw_body_verifies_and_one_byte_breaks_it() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
+        let header = sign("app-secret", body);
+        assert!(signature_matches("app-secret", body, &header));
+        let mut tampered = body.to_vec();
+        tampered[3] ^= 1;
+        assert!(!signature_matches("app-secret", &tampered, &header));
+        assert!(!signature_matches("other-secret", body, &header));
+        assert!(!signature_matches("app-secret", body, header.trim_start_matches("sha256=")));
+        assert!(!signature_matches("app-secret", body, "sha256=zz"));
+    }
+}

@@ -1,0 +1,303 @@
+//! What each verified, routed provider delivery does to a workspace's data.
+//! Every function runs inside the caller's tenant transaction and writes, in
+//! that one transaction: the received event (the dedupe), the domain rows,
+//! the activity log and the outbox entries for the jobs it triggers.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use frontdesk_jobs::{
+    ApplyBillingEvent, Envelope, IntegrationId, Job, OutboxId, ProcessInboundMessage, SendFollowup, SyncCalendar,
+};
+
+use crate::{
+    StoreError, TenantTx, activity,
+    activity::Activity,
+    call_logs::{self, CallUpdate},
+    followups::{self, NewFollowup},
+    leads,
+    messages::{self, Channel, NewInbound},
+    outbox,
+    webhook_events::{self, NewEvent},
+};
+
+/// A missed caller gets at most one text-back in this window.
+pub const MISSED_CALL_WINDOW: Duration = Duration::from_secs(20 * 60);
+
+/// Jobs to push once the transaction has committed.
+pub type Triggered = Vec<(OutboxId, Envelope)>;
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// Already received: acknowledged, nothing changed.
+    Duplicate,
+    Accepted(Triggered),
+}
+
+/// Who sent an inbound message.
+#[derive(Clone, Debug)]
+pub enum Sender<'a> {
+    /// E.164.
+    Phone(&'a str),
+    Email(&'a str),
+}
+
+#[derive(Clone, Debug)]
+pub struct InboundMessage<'a> {
+    pub provider: &'a str,
+    /// MessageSid, wamid or Mailgun token: the provider's id for this delivery.
+    pub event_id: &'a str,
+    pub channel: Channel,
+    pub from: Sender<'a>,
+    pub name: Option<&'a str>,
+    pub body: &'a str,
+    pub subject: Option<&'a str>,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keyword {
+    OptOut,
+    OptIn,
+}
+
+/// Carrier opt-out vocabulary (Twilio advanced opt-out): the whole message,
+/// case-insensitive.
+fn keyword(body: &str) -> Option<Keyword> {
+    match body.trim().to_ascii_uppercase().as_str() {
+        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "END" | "QUIT" | "CANCEL" | "REVOKE" | "OPTOUT" => Some(Keyword::OptOut),
+        "START" | "UNSTOP" => Some(Keyword::OptIn),
+        _ => None,
+    }
+}
+
+pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcome, StoreError> {
+    let event = NewEvent {
+        provider: m.provider,
+        provider_event_id: m.event_id,
+        kind: "message",
+        payload: m.payload.clone(),
+        provider_created_at: None,
+    };
+    if webhook_events::record(tx, &event).await?.is_none() {
+        return Ok(Outcome::Duplicate);
+    }
+    let source = m.channel.as_str();
+    let lead_id = match m.from {
+        Sender::Phone(phone) => leads::upsert_by_phone(tx, phone, m.name, source).await?,
+        Sender::Email(email) => leads::upsert_by_email(tx, email, m.name, source).await?,
+    };
+    let message_id = messages::insert_inbound(
+        tx,
+        &NewInbound {
+            lead_id,
+            channel: m.channel,
+            body: m.body.to_owned(),
+            provider_message_id: Some(m.event_id.to_owned()),
+        },
+    )
+    .await?;
+    leads::record_inbound(tx, lead_id, m.channel == Channel::Whatsapp).await?;
+
+    let keyword = if m.channel == Channel::Email { None } else { keyword(m.body) };
+    if let Some(keyword) = keyword {
+        let opted_out = keyword == Keyword::OptOut;
+        leads::set_opted_out(tx, lead_id, m.channel, opted_out).await?;
+        let kind = if opted_out { "opted_out" } else { "opted_in" };
+        let detail =
+            serde_json::json!({ "channel": m.channel.as_str(), "message_id": message_id, "keyword": m.body.trim() });
+        activity::record(tx, &Activity { kind, lead_id: Some(lead_id), is_security: false, detail }).await?;
+        // A keyword is a compliance instruction, not a conversation: nothing to classify.
+        return Ok(Outcome::Accepted(Vec::new()));
+    }
+    let detail = serde_json::json!({ "channel": m.channel.as_str(), "message_id": message_id });
+    activity::record(tx, &Activity { kind: "inbound_message", lead_id: Some(lead_id), is_security: false, detail })
+        .await?;
+    let job = ProcessInboundMessage { workspace_id: tx.workspace_id(), message_id };
+    Ok(Outcome::Accepted(push(tx, &job, None).await?))
+}
+
+#[derive(Clone, Debug)]
+pub struct CallStatus<'a> {
+    pub call_sid: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub status: &'a str,
+    /// Present on `<Dial action>` callbacks.
+    pub dial_status: Option<&'a str>,
+    pub payload: serde_json::Value,
+}
+
+impl CallStatus<'_> {
+    /// The caller did not reach anyone.
+    pub fn is_missed(&self) -> bool {
+        let dial_missed = self.dial_status.is_some_and(|s| s != "completed" && s != "answered");
+        dial_missed || matches!(self.status, "no-answer" | "busy" | "failed")
+    }
+}
+
+pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, StoreError> {
+    // One call produces several callbacks; each (status, dial status) is one event.
+    let event_id = format!("{}:{}:{}", c.call_sid, c.status, c.dial_status.unwrap_or(""));
+    let event = NewEvent {
+        provider: "twilio",
+        provider_event_id: &event_id,
+        kind: "call",
+        payload: c.payload.clone(),
+        provider_created_at: None,
+    };
+    if webhook_events::record(tx, &event).await?.is_none() {
+        return Ok(Outcome::Duplicate);
+    }
+    let lead_id = leads::upsert_by_phone(tx, c.from, None, "call").await?;
+    let status = c.dial_status.unwrap_or(c.status);
+    call_logs::upsert(tx, &CallUpdate { lead_id, call_sid: c.call_sid, status, from: c.from, to: c.to }).await?;
+    if !c.is_missed() {
+        return Ok(Outcome::Accepted(Vec::new()));
+    }
+    // Serialize missed calls per lead so two racing callbacks cannot both
+    // decide "no text-back yet".
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lead_id.to_string())
+        .fetch_one(tx.conn())
+        .await?;
+    let detail = serde_json::json!({ "call_sid": c.call_sid, "status": status });
+    activity::record(tx, &Activity { kind: "missed_call", lead_id: Some(lead_id), is_security: false, detail }).await?;
+    if followups::exists_recent(tx, lead_id, "missed_call", MISSED_CALL_WINDOW).await? {
+        return Ok(Outcome::Accepted(Vec::new()));
+    }
+    let followup_id = followups::create_enqueued(
+        tx,
+        &NewFollowup {
+            lead_id,
+            kind: "missed_call",
+            channel: Channel::Sms,
+            template: "missed_call",
+            due_at: Utc::now(),
+        },
+    )
+    .await?;
+    let job = SendFollowup { workspace_id: tx.workspace_id(), followup_id };
+    Ok(Outcome::Accepted(push(tx, &job, None).await?))
+}
+
+#[derive(Clone, Debug)]
+pub struct StatusUpdate<'a> {
+    pub provider: &'a str,
+    pub channel: Channel,
+    pub provider_message_id: &'a str,
+    pub status: &'a str,
+    pub error_code: Option<&'a str>,
+    pub payload: serde_json::Value,
+}
+
+pub async fn message_status(tx: &mut TenantTx, s: &StatusUpdate<'_>) -> Result<Outcome, StoreError> {
+    let event_id = format!("{}:{}", s.provider_message_id, s.status);
+    let event = NewEvent {
+        provider: s.provider,
+        provider_event_id: &event_id,
+        kind: "status",
+        payload: s.payload.clone(),
+        provider_created_at: None,
+    };
+    if webhook_events::record(tx, &event).await?.is_none() {
+        return Ok(Outcome::Duplicate);
+    }
+    messages::advance_status(tx, s.channel, s.provider_message_id, s.status, s.error_code).await?;
+    Ok(Outcome::Accepted(Vec::new()))
+}
+
+#[derive(Clone, Debug)]
+pub struct BillingEvent<'a> {
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    pub created: DateTime<Utc>,
+    pub payload: serde_json::Value,
+}
+
+pub async fn billing(tx: &mut TenantTx, b: &BillingEvent<'_>) -> Result<Outcome, StoreError> {
+    let event = NewEvent {
+        provider: "stripe",
+        provider_event_id: b.event_id,
+        kind: b.kind,
+        payload: b.payload.clone(),
+        provider_created_at: Some(b.created),
+    };
+    let Some(webhook_event_id) = webhook_events::record(tx, &event).await? else {
+        return Ok(Outcome::Duplicate);
+    };
+    let job = ApplyBillingEvent { workspace_id: tx.workspace_id(), webhook_event_id };
+    Ok(Outcome::Accepted(push(tx, &job, None).await?))
+}
+
+#[derive(Clone, Debug)]
+pub struct CalendarPush<'a> {
+    pub integration_id: IntegrationId,
+    pub channel_id: &'a str,
+    pub message_number: &'a str,
+    pub resource_state: &'a str,
+}
+
+pub async fn calendar_push(tx: &mut TenantTx, p: &CalendarPush<'_>) -> Result<Outcome, StoreError> {
+    let event_id = format!("{}:{}", p.channel_id, p.message_number);
+    let payload = serde_json::json!({ "channel_id": p.channel_id, "message_number": p.message_number, "resource_state": p.resource_state });
+    let event = NewEvent {
+        provider: "google_calendar",
+        provider_event_id: &event_id,
+        kind: p.resource_state,
+        payload,
+        provider_created_at: None,
+    };
+    if webhook_events::record(tx, &event).await?.is_none() {
+        return Ok(Outcome::Duplicate);
+    }
+    // `sync` only confirms a new channel; nothing changed yet.
+    if p.resource_state == "sync" {
+        return Ok(Outcome::Accepted(Vec::new()));
+    }
+    let job = SyncCalendar { workspace_id: tx.workspace_id(), integration_id: p.integration_id };
+    // One pending sync per calendar absorbs a burst of notifications.
+    let coalesce = format!("sync-calendar:{}", p.integration_id);
+    Ok(Outcome::Accepted(push(tx, &job, Some(&coalesce)).await?))
+}
+
+async fn push<J: Job>(tx: &mut TenantTx, job: &J, coalesce: Option<&str>) -> Result<Triggered, StoreError> {
+    let envelope = Envelope::of(job).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(outbox::add(tx, &envelope, coalesce).await?.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opt_out_keywords_are_whole_message_and_case_insensitive() {
+        for word in ["STOP", "stop", " Stop ", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "REVOKE", "OPTOUT"] {
+            assert_eq!(keyword(word), Some(Keyword::OptOut), "{word}");
+        }
+        for word in ["START", "unstop"] {
+            assert_eq!(keyword(word), Some(Keyword::OptIn), "{word}");
+        }
+        for text in ["please stop calling at night", "I want to cancel my membership", "starting monday?"] {
+            assert_eq!(keyword(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn missed_calls_are_no_answer_busy_failed_or_an_unanswered_dial() {
+        let call = |status, dial| CallStatus {
+            call_sid: "CA1",
+            from: "+1",
+            to: "+2",
+            status,
+            dial_status: dial,
+            payload: serde_json::Value::Null,
+        };
+        assert!(call("no-answer", None).is_missed());
+        assert!(call("busy", None).is_missed());
+        assert!(call("failed", None).is_missed());
+        assert!(call("completed", Some("no-answer")).is_missed());
+        assert!(!call("completed", None).is_missed());
+        assert!(!call("completed", Some("completed")).is_missed());
+        assert!(!call("ringing", None).is_missed());
+    }
+}

@@ -1,0 +1,152 @@
+//! The transactional outbox: jobs written in the same transaction as the
+//! rows that caused them. The api pushes them right after commit; the relay
+//! re-pushes any entry not done within a timeout (Redis down, api crashed
+//! between commit and push, Redis lost the job). An entry is done when its
+//! job has run, so a job Redis lost is pushed again.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use frontdesk_jobs::{Envelope, OutboxId, WorkspaceId, queue};
+
+use crate::{Db, StoreError, TenantTx};
+
+/// The dedupe key a job pushed from the outbox carries; the worker marks the
+/// entry done from it.
+pub fn job_key(id: OutboxId) -> String {
+    format!("outbox:{id}")
+}
+
+pub fn parse_job_key(key: &str) -> Option<OutboxId> {
+    key.strip_prefix("outbox:")?.parse().ok()
+}
+
+/// Adds an entry. With a dedupe key, an entry still pending under the same
+/// key absorbs this one (returns `None`): bursts coalesce into one job.
+pub async fn add(
+    tx: &mut TenantTx,
+    envelope: &Envelope,
+    coalesce_key: Option<&str>,
+) -> Result<Option<(OutboxId, Envelope)>, StoreError> {
+    let ws = tx.workspace_id();
+    let id = OutboxId::new();
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO outbox (workspace_id, id, queue, payload, dedupe_key, max_attempts, run_at, enqueued_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+           ON CONFLICT (workspace_id, dedupe_key) WHERE done_at IS NULL AND dedupe_key IS NOT NULL DO NOTHING
+           RETURNING id AS "id: OutboxId""#,
+        ws as WorkspaceId,
+        id as OutboxId,
+        envelope.queue,
+        envelope.payload,
+        coalesce_key,
+        envelope.max_attempts as i32,
+        envelope.run_at
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(inserted.map(|id| {
+        let mut pushed = envelope.clone();
+        pushed.dedupe_key = Some(job_key(id));
+        (id, pushed)
+    }))
+}
+
+/// The push right after commit failed (Redis down): let the relay take it at once.
+pub async fn release(db: &Db, workspace_id: WorkspaceId, id: OutboxId) -> Result<(), StoreError> {
+    let mut tx = db.tenant(workspace_id).await?;
+    sqlx::query!(
+        "UPDATE outbox SET enqueued_at = NULL WHERE workspace_id = $1 AND id = $2 AND done_at IS NULL",
+        workspace_id as WorkspaceId,
+        id as OutboxId
+    )
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
+}
+
+/// Marks the entry whose job just ran; false if it was already done.
+pub async fn mark_done(tx: &mut TenantTx, id: OutboxId) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE outbox SET done_at = now() WHERE workspace_id = $1 AND id = $2 AND done_at IS NULL",
+        ws as WorkspaceId,
+        id as OutboxId
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub id: OutboxId,
+    pub envelope: Envelope,
+    pub relay_attempts: i32,
+}
+
+/// Claims up to `limit` entries to push: never pushed, or not done `stale`
+/// after their last push. Runs across workspaces through `outbox_claim`.
+pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>, StoreError> {
+    let stale = sqlx::postgres::types::PgInterval::try_from(stale).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let rows = sqlx::query!(
+        r#"SELECT workspace_id AS "workspace_id!: WorkspaceId", id AS "id!: OutboxId", queue AS "queue!", payload AS "payload!",
+                  max_attempts AS "max_attempts!", run_at, relay_attempts AS "relay_attempts!"
+           FROM outbox_claim($1, $2)"#,
+        limit as i32,
+        stale
+    )
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            // A queue name this build does not know (a newer release wrote
+            // it) is left for a relay that does.
+            let queue = queue::ALL.iter().find(|q| **q == r.queue)?;
+            Some(Claimed {
+                id: r.id,
+                envelope: Envelope {
+                    queue,
+                    workspace_id: r.workspace_id,
+                    payload: r.payload,
+                    dedupe_key: Some(job_key(r.id)),
+                    run_at: r.run_at.map(|t: DateTime<Utc>| t),
+                    max_attempts: r.max_attempts.max(1) as u32,
+                },
+                relay_attempts: r.relay_attempts,
+            })
+        })
+        .collect())
+}
+
+/// Entries not yet done, for tests and the ops view.
+pub async fn pending_count(tx: &mut TenantTx) -> Result<i64, StoreError> {
+    let ws = tx.workspace_id();
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM outbox WHERE workspace_id = $1 AND done_at IS NULL"#,
+        ws as WorkspaceId
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(n)
+}
+
+/// Pushes jobs whose outbox entries were just committed. A push that fails
+/// (Redis down) hands its entry back to the relay at once; if even that
+/// fails, the relay still re-pushes it after its timeout. Nothing is lost.
+pub async fn push_committed(
+    db: &Db,
+    jobs: &frontdesk_jobs::Jobs,
+    workspace_id: WorkspaceId,
+    triggered: Vec<(OutboxId, Envelope)>,
+) {
+    for (id, envelope) in triggered {
+        if let Err(e) = jobs.enqueue_envelope(envelope).await {
+            tracing::warn!(error = %e, outbox_id = %id, "enqueue after commit failed; the outbox relay will push it");
+            if let Err(e) = release(db, workspace_id, id).await {
+                tracing::warn!(error = %e, outbox_id = %id, "could not release outbox entry");
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Received, verified provider deliveries. The unique key on the provider's
+//! event id is the dedupe: a redelivery inserts nothing.
+
+use chrono::{DateTime, Utc};
+use frontdesk_jobs::{WebhookEventId, WorkspaceId};
+
+use crate::{StoreError, TenantTx};
+
+#[derive(Clone, Debug)]
+pub struct NewEvent<'a> {
+    pub provider: &'a str,
+    pub provider_event_id: &'a str,
+    pub kind: &'a str,
+    pub payload: serde_json::Value,
+    pub provider_created_at: Option<DateTime<Utc>>,
+}
+
+/// `None` when this delivery was already received.
+pub async fn record(tx: &mut TenantTx, event: &NewEvent<'_>) -> Result<Option<WebhookEventId>, StoreError> {
+    let ws = tx.workspace_id();
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO webhook_events (workspace_id, id, provider, provider_event_id, kind, payload, provider_created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (workspace_id, provider, provider_event_id) DO NOTHING
+           RETURNING id AS "id: WebhookEventId""#,
+        ws as WorkspaceId,
+        WebhookEventId::new() as WebhookEventId,
+        event.provider,
+        event.provider_event_id,
+        event.kind,
+        event.payload,
+        event.provider_created_at
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub id: WebhookEventId,
+    pub provider: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub provider_created_at: Option<DateTime<Utc>>,
+    pub processed: bool,
+}
+
+pub async fn find(tx: &mut TenantTx, id: WebhookEventId) -> Result<Option<StoredEvent>, StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query_as!(
+        StoredEvent,
+        r#"SELECT id AS "id: WebhookEventId", provider, kind, payload, provider_created_at, processed_at IS NOT NULL AS "processed!"
+           FROM webhook_events WHERE workspace_id = $1 AND id = $2"#,
+        ws as WorkspaceId,
+        id as WebhookEventId
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row)
+}
+
+pub async fn mark_processed(tx: &mut TenantTx, id: WebhookEventId) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE webhook_events SET processed_at = now() WHERE workspace_id = $1 AND id = $2",
+        ws as WorkspaceId,
+        id as WebhookEventId
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The outbox relay: pushes outbox entries that were never pushed (Redis was
+//! down when the api committed) or whose job has not run within the timeout
+//! (the api died before pushing, or Redis lost the job). Several relays may
+//! run at once: claiming uses `FOR UPDATE SKIP LOCKED`.
+
+use std::time::Duration;
+
+use frontdesk_jobs::Jobs;
+use frontdesk_store::{Db, outbox};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+const BATCH: i64 = 200;
+
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Re-push an entry whose job has not run this long after its last push.
+    pub stale_after: Duration,
+    /// Pause between scans when the last one found nothing.
+    pub idle: Duration,
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(db: Db, jobs: Jobs, config: RelayConfig, mut stop: watch::Receiver<bool>) {
+    loop {
+        let pushed = match relay_once(&db, &jobs, config.stale_after).await {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "outbox relay scan failed");
+                0
+            }
+        };
+        if pushed > 0 {
+            info!(pushed, "outbox relay pushed jobs");
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.idle) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// One scan: claims due entries and pushes them. Returns how many were pushed.
+pub async fn relay_once(db: &Db, jobs: &Jobs, stale_after: Duration) -> Result<usize, frontdesk_store::StoreError> {
+    let claimed = outbox::claim(db, BATCH, stale_after).await?;
+    let mut pushed = 0;
+    for entry in claimed {
+        let workspace_id = entry.envelope.workspace_id;
+        match jobs.enqueue_envelope(entry.envelope).await {
+            Ok(_) => pushed += 1,
+            Err(e) => {
+                warn!(error = %e, outbox_id = %entry.id, attempts = entry.relay_attempts, "relay push failed");
+                outbox::release(db, workspace_id, entry.id).await?;
+                // Redis is down: stop this scan rather than fail every entry.
+                break;
+            }
+        }
+    }
+    Ok(pushed)
+}
