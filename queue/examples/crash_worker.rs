@@ -16,11 +16,7 @@ async fn slow(
 ) -> Result<(), BoxDynError> {
     let (mut conn, key) = (*log).clone();
     let entry = format!("{}|{}|{}", lease.job_id, lease.fence, lease.workspace_id);
-    let _: i64 = redis::cmd("RPUSH")
-        .arg(&key)
-        .arg(entry)
-        .query_async(&mut conn)
-        .await?;
+    let _: i64 = redis::cmd("RPUSH").arg(&key).arg(entry).query_async(&mut conn).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(())
 }
@@ -40,9 +36,7 @@ async fn main() -> anyhow::Result<()> {
         ..QueueConfig::default()
     };
     let queue = RedisQueue::connect(&url, config).await?;
-    let conn = redis::Client::open(url.as_str())?
-        .get_connection_manager()
-        .await?;
+    let conn = redis::Client::open(url.as_str())?.get_connection_manager().await?;
     let log_key = format!("{{{namespace}:{queue_name}}}:child-starts");
     let worker = WorkerBuilder::new("crash-worker")
         .backend(queue.backend_for::<serde_json::Value>(&queue_name))

@@ -1,1 +1,542 @@
-//! Benchmark (placeholder until written).
+//! `frontdesk bench queue`: throughput, idle pickup latency, fairness and
+//! memory of this backend, measured against stock apalis-redis 1.0
+//! (`lock_tasks(false)`) in the same run, on the same Redis.
+//!
+//! Output is machine-readable, one fact per line:
+//!
+//! ```text
+//! THROUGHPUT backend=<name> concurrency=<c> n=<n> enqueue_jobs_per_s=<x> process_jobs_per_s=<y>
+//! RESULT frontdesk <enqueue jobs/s> <process jobs/s>       (at the highest concurrency)
+//! RESULT apalis-redis <enqueue jobs/s> <process jobs/s>
+//! RATIO concurrency=<c> enqueue=<ours/theirs> process=<ours/theirs>
+//! IDLE_PICKUP backend=frontdesk samples=<k> p50_ms=<x> p99_ms=<y>
+//! FAIRNESS backend=<frontdesk|fifo-apalis-redis> backlog=50000 quiet_jobs=200 p50_ms=<x> p99_ms=<y>
+//! FAIRNESS_RATIO p99=<fifo/ours>
+//! RSS phase=<..> vm_rss_kb=<x> vm_hwm_kb=<y>
+//! MEMORY backend=frontdesk waiting_bytes_per_job=<x> finished_bytes_per_job=<y> job_hash_bytes=<z>
+//! ```
+//!
+//! Every backend gets a fresh key namespace, deleted at the end.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use apalis::prelude::{BoxDynError, Data, TaskSink, WorkerBuilder, WorkerBuilderExt};
+use frontdesk_jobs::{Envelope, WorkspaceId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::{Lease, PushOptions, QueueConfig, QueueError, RedisQueue};
+
+const BENCH_QUEUE: &str = "bench";
+const CHUNK: usize = 1000;
+const WORKSPACES: usize = 100;
+const BACKLOG: usize = 50_000;
+const QUIET_WORKSPACES: usize = 20;
+const QUIET_JOBS: usize = 10;
+/// Simulated handler work in the fairness scenario.
+const FAIRNESS_WORK: Duration = Duration::from_millis(2);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct BenchJob {
+    workspace_id: WorkspaceId,
+    n: u64,
+    /// Wall clock at enqueue, µs since the epoch.
+    enqueued_us: u64,
+    quiet: bool,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// Counts handler runs and collects enqueue-to-start waits of marked jobs.
+#[derive(Default)]
+struct Probe {
+    done: AtomicUsize,
+    target: AtomicUsize,
+    reached: Notify,
+    waits_us: std::sync::Mutex<Vec<u64>>,
+    quiet_seen: AtomicUsize,
+    work: std::sync::Mutex<Duration>,
+}
+
+impl Probe {
+    fn expect(&self, target: usize) {
+        self.done.store(0, Ordering::SeqCst);
+        self.quiet_seen.store(0, Ordering::SeqCst);
+        self.target.store(target, Ordering::SeqCst);
+        self.waits_us.lock().expect("probe").clear();
+    }
+
+    async fn saw(&self, job: &BenchJob) {
+        if job.quiet {
+            self.waits_us.lock().expect("probe").push(now_us().saturating_sub(job.enqueued_us));
+            self.quiet_seen.fetch_add(1, Ordering::SeqCst);
+        }
+        let work = *self.work.lock().expect("probe");
+        if !work.is_zero() {
+            tokio::time::sleep(work).await;
+        }
+        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        if done >= self.target.load(Ordering::SeqCst) {
+            self.reached.notify_waiters();
+        }
+    }
+
+    /// False on timeout or if the worker died (apalis-redis workers can).
+    async fn wait_for(
+        &self,
+        worker: &tokio::task::JoinHandle<()>,
+        count: impl Fn(&Self) -> usize,
+        target: usize,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        while count(self) < target {
+            if Instant::now() > deadline || worker.is_finished() {
+                return false;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(5), self.reached.notified()).await;
+        }
+        true
+    }
+}
+
+async fn ours_handler(job: BenchJob, probe: Data<Arc<Probe>>, _lease: Lease) -> Result<(), BoxDynError> {
+    probe.saw(&job).await;
+    Ok(())
+}
+
+async fn theirs_handler(job: BenchJob, probe: Data<Arc<Probe>>) -> Result<(), BoxDynError> {
+    probe.saw(&job).await;
+    Ok(())
+}
+
+struct Throughput {
+    enqueue_per_s: f64,
+    process_per_s: f64,
+}
+
+fn bench_jobs(n: usize, workspaces: &[WorkspaceId]) -> Vec<BenchJob> {
+    (0..n)
+        .map(|i| BenchJob {
+            workspace_id: workspaces[i % workspaces.len()],
+            n: i as u64,
+            enqueued_us: now_us(),
+            quiet: false,
+        })
+        .collect()
+}
+
+fn envelope(job: &BenchJob) -> Result<(Envelope, PushOptions), QueueError> {
+    Ok((
+        Envelope {
+            queue: BENCH_QUEUE,
+            workspace_id: job.workspace_id,
+            payload: serde_json::to_value(job)?,
+            dedupe_key: None,
+            run_at: None,
+            max_attempts: 3,
+        },
+        PushOptions::default(),
+    ))
+}
+
+fn ours_config(namespace: &str, concurrency: usize) -> QueueConfig {
+    QueueConfig {
+        namespace: namespace.to_owned(),
+        batch_size: concurrency.clamp(16, 128),
+        // The throughput and fairness runs measure the ring, not the caps.
+        workspace_concurrency: 100_000,
+        ..QueueConfig::default()
+    }
+}
+
+fn theirs_config(queue: &str, concurrency: usize) -> apalis_redis::Config {
+    apalis_redis::Config::default().queue(queue).lock_tasks(false).batch_size(concurrency.clamp(16, 128))
+}
+
+fn fresh_namespace() -> String {
+    format!("fdbench-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn ours_throughput(redis_url: &str, n: usize, concurrency: usize) -> Result<Throughput, QueueError> {
+    let namespace = fresh_namespace();
+    let queue = RedisQueue::connect(redis_url, ours_config(&namespace, concurrency)).await?;
+    let workspaces: Vec<WorkspaceId> = (0..WORKSPACES).map(|_| WorkspaceId::new()).collect();
+    let jobs = bench_jobs(n, &workspaces);
+    let mut chunks = jobs.chunks(CHUNK);
+    let started = Instant::now();
+    if let Some(first) = chunks.next() {
+        let batch = first.iter().map(envelope).collect::<Result<Vec<_>, _>>()?;
+        queue.push_batch(batch).await?;
+    }
+    let probe = Arc::new(Probe::default());
+    probe.expect(n);
+    let worker = WorkerBuilder::new(format!("bench-ours-{concurrency}"))
+        .backend(queue.backend_for::<BenchJob>(BENCH_QUEUE))
+        .data(probe.clone())
+        .concurrency(concurrency)
+        .build(ours_handler);
+    let processing = Instant::now();
+    let handle = tokio::spawn(async move {
+        let _ = worker.run().await;
+    });
+    for chunk in chunks {
+        let batch = chunk.iter().map(envelope).collect::<Result<Vec<_>, _>>()?;
+        queue.push_batch(batch).await?;
+    }
+    let enqueue_s = started.elapsed().as_secs_f64();
+    drop(jobs);
+    let ok = probe.wait_for(&handle, |p| p.done.load(Ordering::SeqCst), n, Duration::from_secs(600)).await;
+    let process_s = processing.elapsed().as_secs_f64();
+    handle.abort();
+    if !ok {
+        return Err(QueueError::Protocol("frontdesk bench did not finish".into()));
+    }
+    cleanup(redis_url, &namespace).await?;
+    Ok(Throughput { enqueue_per_s: n as f64 / enqueue_s, process_per_s: n as f64 / process_s })
+}
+
+async fn theirs_throughput(redis_url: &str, n: usize, concurrency: usize) -> Result<Throughput, QueueError> {
+    let name = fresh_namespace();
+    let conn = apalis_redis::connect(redis_url).await?;
+    let mut storage = apalis_redis::RedisStorage::<BenchJob>::new(conn).with_config(theirs_config(&name, concurrency));
+    let workspaces: Vec<WorkspaceId> = (0..WORKSPACES).map(|_| WorkspaceId::new()).collect();
+    let jobs = bench_jobs(n, &workspaces);
+    let push_err = |e: apalis::prelude::TaskSinkError<_>| QueueError::Protocol(format!("apalis-redis push: {e}"));
+    let mut producer = storage.clone();
+    let mut chunks = jobs.chunks(CHUNK);
+    let started = Instant::now();
+    // apalis-redis parks an idle worker for ~30 s, so it must start with work;
+    // and it promotes every due job with one Lua unpack, which kills the worker
+    // past ~8,000 due at once, so the rest is pushed while it runs.
+    if let Some(first) = chunks.next() {
+        storage.push_bulk(first.to_vec()).await.map_err(push_err)?;
+    }
+    let probe = Arc::new(Probe::default());
+    probe.expect(n);
+    let worker = WorkerBuilder::new(format!("bench-theirs-{concurrency}"))
+        .backend(storage)
+        .data(probe.clone())
+        .concurrency(concurrency)
+        .build(theirs_handler);
+    let processing = Instant::now();
+    let handle = tokio::spawn(async move {
+        let _ = worker.run().await;
+    });
+    for chunk in chunks {
+        producer.push_bulk(chunk.to_vec()).await.map_err(push_err)?;
+    }
+    let enqueue_s = started.elapsed().as_secs_f64();
+    drop(jobs);
+    let ok = probe.wait_for(&handle, |p| p.done.load(Ordering::SeqCst), n, Duration::from_secs(600)).await;
+    let process_s = processing.elapsed().as_secs_f64();
+    handle.abort();
+    cleanup(redis_url, &name).await?;
+    if !ok {
+        return Err(QueueError::Protocol("apalis-redis bench did not finish".into()));
+    }
+    Ok(Throughput { enqueue_per_s: n as f64 / enqueue_s, process_per_s: n as f64 / process_s })
+}
+
+/// Enqueue-to-start latency of single jobs pushed to an idle worker.
+async fn idle_pickup(redis_url: &str, samples: usize) -> Result<Vec<u64>, QueueError> {
+    let namespace = fresh_namespace();
+    let queue = RedisQueue::connect(redis_url, ours_config(&namespace, 16)).await?;
+    let probe = Arc::new(Probe::default());
+    let worker = WorkerBuilder::new("bench-idle")
+        .backend(queue.backend_for::<BenchJob>(BENCH_QUEUE))
+        .data(probe.clone())
+        .concurrency(16)
+        .build(ours_handler);
+    let handle = tokio::spawn(async move {
+        let _ = worker.run().await;
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ws = WorkspaceId::new();
+    let mut waits = Vec::with_capacity(samples);
+    for i in 0..samples {
+        probe.expect(1);
+        let job = BenchJob { workspace_id: ws, n: i as u64, enqueued_us: now_us(), quiet: true };
+        queue.push_with(envelope(&job)?.0, PushOptions::default()).await?;
+        if !probe.wait_for(&handle, |p| p.done.load(Ordering::SeqCst), 1, Duration::from_secs(10)).await {
+            return Err(QueueError::Protocol("idle pickup timed out".into()));
+        }
+        waits.extend(probe.waits_us.lock().expect("probe").drain(..));
+        // Let the worker go back to sleep before the next push.
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    handle.abort();
+    cleanup(redis_url, &namespace).await?;
+    Ok(waits)
+}
+
+fn quiet_jobs() -> Vec<BenchJob> {
+    let mut jobs = Vec::new();
+    for _ in 0..QUIET_WORKSPACES {
+        let ws = WorkspaceId::new();
+        for j in 0..QUIET_JOBS {
+            jobs.push(BenchJob { workspace_id: ws, n: j as u64, enqueued_us: now_us(), quiet: true });
+        }
+    }
+    jobs
+}
+
+/// Quiet workspaces' waits behind a 50k backlog, with this backend.
+async fn ours_fairness(redis_url: &str, concurrency: usize) -> Result<Vec<u64>, QueueError> {
+    let namespace = fresh_namespace();
+    let queue = RedisQueue::connect(redis_url, ours_config(&namespace, concurrency)).await?;
+    let noisy = bench_jobs(BACKLOG, &[WorkspaceId::new()]);
+    let mut chunks = noisy.chunks(CHUNK);
+    if let Some(first) = chunks.next() {
+        let batch = first.iter().map(envelope).collect::<Result<Vec<_>, _>>()?;
+        queue.push_batch(batch).await?;
+    }
+    let probe = Arc::new(Probe::default());
+    *probe.work.lock().expect("probe") = FAIRNESS_WORK;
+    probe.expect(usize::MAX);
+    let worker = WorkerBuilder::new("bench-fair-ours")
+        .backend(queue.backend_for::<BenchJob>(BENCH_QUEUE))
+        .data(probe.clone())
+        .concurrency(concurrency)
+        .build(ours_handler);
+    let handle = tokio::spawn(async move {
+        let _ = worker.run().await;
+    });
+    for chunk in chunks {
+        let batch = chunk.iter().map(envelope).collect::<Result<Vec<_>, _>>()?;
+        queue.push_batch(batch).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let quiet = quiet_jobs();
+    let total = quiet.len();
+    let batch = quiet.iter().map(envelope).collect::<Result<Vec<_>, _>>()?;
+    queue.push_batch(batch).await?;
+    let ok = probe.wait_for(&handle, |p| p.quiet_seen.load(Ordering::SeqCst), total, Duration::from_secs(600)).await;
+    handle.abort();
+    cleanup(redis_url, &namespace).await?;
+    if !ok {
+        return Err(QueueError::Protocol("fairness run did not finish".into()));
+    }
+    let waits = probe.waits_us.lock().expect("probe").clone();
+    Ok(waits)
+}
+
+/// The same scenario on a plain FIFO queue (stock apalis-redis).
+async fn fifo_fairness(redis_url: &str, concurrency: usize) -> Result<Vec<u64>, QueueError> {
+    let name = fresh_namespace();
+    let conn = apalis_redis::connect(redis_url).await?;
+    let mut storage = apalis_redis::RedisStorage::<BenchJob>::new(conn).with_config(theirs_config(&name, concurrency));
+    let push_err = |e: apalis::prelude::TaskSinkError<_>| QueueError::Protocol(format!("apalis-redis push: {e}"));
+    let noisy = bench_jobs(BACKLOG, &[WorkspaceId::new()]);
+    let mut chunks = noisy.chunks(CHUNK);
+    // Started with work and fed while running, for the reasons given in
+    // `theirs_throughput`.
+    if let Some(first) = chunks.next() {
+        storage.push_bulk(first.to_vec()).await.map_err(push_err)?;
+    }
+    let mut producer = storage.clone();
+    let probe = Arc::new(Probe::default());
+    *probe.work.lock().expect("probe") = FAIRNESS_WORK;
+    probe.expect(usize::MAX);
+    let worker = WorkerBuilder::new("bench-fair-fifo")
+        .backend(storage)
+        .data(probe.clone())
+        .concurrency(concurrency)
+        .build(theirs_handler);
+    let handle = tokio::spawn(async move {
+        let _ = worker.run().await;
+    });
+    for chunk in chunks {
+        producer.push_bulk(chunk.to_vec()).await.map_err(push_err)?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let quiet = quiet_jobs();
+    let total = quiet.len();
+    producer.push_bulk(quiet).await.map_err(push_err)?;
+    let ok = probe.wait_for(&handle, |p| p.quiet_seen.load(Ordering::SeqCst), total, Duration::from_secs(900)).await;
+    handle.abort();
+    cleanup(redis_url, &name).await?;
+    if !ok {
+        return Err(QueueError::Protocol("FIFO fairness run did not finish".into()));
+    }
+    let waits = probe.waits_us.lock().expect("probe").clone();
+    Ok(waits)
+}
+
+/// Bytes Redis spends per waiting and per finished job (with the default
+/// retention, which keeps the finished job's hash), from `used_memory` deltas.
+async fn memory(redis_url: &str, n: usize) -> Result<(f64, f64, u64), QueueError> {
+    let namespace = fresh_namespace();
+    let config = QueueConfig {
+        namespace: namespace.clone(),
+        batch_size: 128,
+        workspace_concurrency: 100_000,
+        ..QueueConfig::default()
+    };
+    let queue = RedisQueue::connect(redis_url, config).await?;
+    let mut conn = queue.conn();
+    let used = async |conn: &mut redis::aio::ConnectionManager| -> Result<f64, QueueError> {
+        let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+        Ok(info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0))
+    };
+    let workspaces: Vec<WorkspaceId> = (0..WORKSPACES).map(|_| WorkspaceId::new()).collect();
+    let jobs = bench_jobs(n, &workspaces);
+    let before = used(&mut conn).await?;
+    for chunk in jobs.chunks(CHUNK) {
+        let batch = chunk.iter().map(envelope).collect::<Result<Vec<_>, _>>()?;
+        queue.push_batch(batch).await?;
+    }
+    let waiting = used(&mut conn).await?;
+    let sample_id: Option<String> = redis::cmd("LINDEX")
+        .arg(queue.keys(BENCH_QUEUE).ready(&workspaces[0].to_string()))
+        .arg(0)
+        .query_async(&mut conn)
+        .await?;
+    let job_hash: u64 = match sample_id {
+        Some(id) => redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(queue.keys(BENCH_QUEUE).job(&id))
+            .query_async::<Option<u64>>(&mut conn)
+            .await?
+            .unwrap_or(0),
+        None => 0,
+    };
+    let probe = Arc::new(Probe::default());
+    probe.expect(n);
+    let worker = WorkerBuilder::new("bench-memory")
+        .backend(queue.backend_for::<BenchJob>(BENCH_QUEUE))
+        .data(probe.clone())
+        .concurrency(64)
+        .build(ours_handler);
+    let handle = tokio::spawn(async move {
+        let _ = worker.run().await;
+    });
+    probe.wait_for(&handle, |p| p.done.load(Ordering::SeqCst), n, Duration::from_secs(600)).await;
+    // Let the last acks land.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    handle.abort();
+    let finished = used(&mut conn).await?;
+    cleanup(redis_url, &namespace).await?;
+    Ok(((waiting - before) / n as f64, (finished - before) / n as f64, job_hash))
+}
+
+/// Deletes every key whose name contains `needle`.
+async fn cleanup(redis_url: &str, needle: &str) -> Result<(), QueueError> {
+    let mut conn = redis::Client::open(redis_url)?.get_multiplexed_async_connection().await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("*{needle}*"))
+            .arg("COUNT")
+            .arg(5000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+fn percentile_ms(values: &mut [u64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable();
+    let idx = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[idx] as f64 / 1000.0
+}
+
+fn rss_line(phase: &str) -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
+            .unwrap_or_else(|| "?".into())
+    };
+    format!("RSS phase={phase} vm_rss_kb={} vm_hwm_kb={}", field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Runs every scenario and prints the lines described in the module docs.
+/// `concurrency` lists the worker concurrencies for the throughput runs (the
+/// issue asks for 16 and 64); the `RESULT` lines report the highest one, and
+/// the fairness run uses it too.
+pub async fn run(redis_url: &str, n: usize, concurrency: &[usize]) -> Result<(), QueueError> {
+    let mut levels: Vec<usize> = concurrency.iter().copied().filter(|&c| c > 0).collect();
+    if levels.is_empty() {
+        levels = vec![16, 64];
+    }
+    levels.sort_unstable();
+    levels.dedup();
+    let top = *levels.last().expect("non-empty");
+    let mut results = Vec::new();
+    for &c in &levels {
+        let ours = ours_throughput(redis_url, n, c).await?;
+        println!(
+            "THROUGHPUT backend=frontdesk concurrency={c} n={n} enqueue_jobs_per_s={:.0} process_jobs_per_s={:.0}",
+            ours.enqueue_per_s, ours.process_per_s
+        );
+        println!("{}", rss_line(&format!("after-frontdesk-c{c}")));
+        let theirs = theirs_throughput(redis_url, n, c).await?;
+        println!(
+            "THROUGHPUT backend=apalis-redis concurrency={c} n={n} enqueue_jobs_per_s={:.0} process_jobs_per_s={:.0}",
+            theirs.enqueue_per_s, theirs.process_per_s
+        );
+        println!(
+            "RATIO concurrency={c} enqueue={:.2} process={:.2}",
+            ours.enqueue_per_s / theirs.enqueue_per_s,
+            ours.process_per_s / theirs.process_per_s
+        );
+        results.push((c, ours, theirs));
+    }
+    if let Some((_, ours, theirs)) = results.iter().find(|r| r.0 == top) {
+        println!("RESULT frontdesk {:.0} {:.0}", ours.enqueue_per_s, ours.process_per_s);
+        println!("RESULT apalis-redis {:.0} {:.0}", theirs.enqueue_per_s, theirs.process_per_s);
+    }
+
+    let mut idle = idle_pickup(redis_url, 200).await?;
+    println!(
+        "IDLE_PICKUP backend=frontdesk samples={} p50_ms={:.2} p99_ms={:.2}",
+        idle.len(),
+        percentile_ms(&mut idle, 0.5),
+        percentile_ms(&mut idle, 0.99)
+    );
+
+    let mut fair = ours_fairness(redis_url, top).await?;
+    let (fair_p50, fair_p99) = (percentile_ms(&mut fair, 0.5), percentile_ms(&mut fair, 0.99));
+    println!(
+        "FAIRNESS backend=frontdesk concurrency={top} backlog={BACKLOG} quiet_jobs={} work_ms={} p50_ms={fair_p50:.1} p99_ms={fair_p99:.1}",
+        fair.len(),
+        FAIRNESS_WORK.as_millis()
+    );
+    let mut fifo = fifo_fairness(redis_url, top).await?;
+    let (fifo_p50, fifo_p99) = (percentile_ms(&mut fifo, 0.5), percentile_ms(&mut fifo, 0.99));
+    println!(
+        "FAIRNESS backend=fifo-apalis-redis concurrency={top} backlog={BACKLOG} quiet_jobs={} work_ms={} p50_ms={fifo_p50:.1} p99_ms={fifo_p99:.1}",
+        fifo.len(),
+        FAIRNESS_WORK.as_millis()
+    );
+    println!("FAIRNESS_RATIO p50={:.1} p99={:.1}", fifo_p50 / fair_p50, fifo_p99 / fair_p99);
+
+    let (waiting, finished, hash) = memory(redis_url, n.min(100_000)).await?;
+    println!(
+        "MEMORY backend=frontdesk waiting_bytes_per_job={waiting:.0} finished_bytes_per_job={finished:.0} job_hash_bytes={hash}"
+    );
+    println!("{}", rss_line("end"));
+    Ok(())
+}

@@ -30,17 +30,9 @@ impl RedisQueue {
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = client
-            .get_connection_manager_with_config(manager_config)
-            .await?;
+        let conn = client.get_connection_manager_with_config(manager_config).await?;
         let notifier = Notifier::spawn(client, &config.namespace);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                conn,
-                config,
-                notifier,
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { conn, config, notifier }) })
     }
 
     pub fn config(&self) -> &QueueConfig {

@@ -33,12 +33,9 @@ impl RedisQueue {
         let mut pipe = redis::pipe();
         for (member, _) in &members {
             let id = member.split_once('|').map_or(member.as_str(), |(_, id)| id);
-            pipe.cmd("HMGET")
-                .arg(k.job(id))
-                .arg(&["reason", "attempts", "payload"]);
+            pipe.cmd("HMGET").arg(k.job(id)).arg(&["reason", "attempts", "payload"]);
         }
-        let fields: Vec<(Option<String>, Option<u32>, Option<String>)> =
-            pipe.query_async(&mut conn).await?;
+        let fields: Vec<(Option<String>, Option<u32>, Option<String>)> = pipe.query_async(&mut conn).await?;
         Ok(members
             .into_iter()
             .zip(fields)
@@ -98,11 +95,7 @@ impl RedisQueue {
     async fn dead_call(&self, queue: &str, op: &str, ids: &[String]) -> Result<u64, QueueError> {
         let k = self.keys(queue);
         let mut inv = scripts::DEAD.prepare_invoke();
-        inv.key(k.ring())
-            .arg(k.base())
-            .arg(self.config().workspace_concurrency)
-            .arg(op)
-            .arg(DEAD_SLICE);
+        inv.key(k.ring()).arg(k.base()).arg(self.config().workspace_concurrency).arg(op).arg(DEAD_SLICE);
         for id in ids {
             inv.arg(id);
         }
@@ -120,25 +113,14 @@ impl RedisQueue {
 
     /// Overrides the workspace's concurrency cap on this queue (`None` restores
     /// the configured default).
-    pub async fn set_workspace_cap(
-        &self,
-        queue: &str,
-        ws: WorkspaceId,
-        cap: Option<u32>,
-    ) -> Result<(), QueueError> {
+    pub async fn set_workspace_cap(&self, queue: &str, ws: WorkspaceId, cap: Option<u32>) -> Result<(), QueueError> {
         match cap {
             Some(cap) => self.workspace_op(queue, "cap", ws, cap.max(1)).await,
             None => self.workspace_op(queue, "uncap", ws, 0).await,
         }
     }
 
-    async fn workspace_op(
-        &self,
-        queue: &str,
-        op: &str,
-        ws: WorkspaceId,
-        cap: u32,
-    ) -> Result<(), QueueError> {
+    async fn workspace_op(&self, queue: &str, op: &str, ws: WorkspaceId, cap: u32) -> Result<(), QueueError> {
         let k = self.keys(queue);
         let _: i64 = scripts::WORKSPACE
             .key(k.ring())

@@ -18,23 +18,15 @@ pub struct PushOptions {
 
 impl RedisQueue {
     /// Pushes one job with options.
-    pub async fn push_with(
-        &self,
-        envelope: Envelope,
-        options: PushOptions,
-    ) -> Result<Enqueued, QueueError> {
+    pub async fn push_with(&self, envelope: Envelope, options: PushOptions) -> Result<Enqueued, QueueError> {
         let mut out = self.push_batch(vec![(envelope, options)]).await?;
-        out.pop()
-            .ok_or_else(|| QueueError::Protocol("empty enqueue reply".into()))
+        out.pop().ok_or_else(|| QueueError::Protocol("empty enqueue reply".into()))
     }
 
     /// Pushes many jobs, possibly for different queues, in few round trips
     /// (one script call per queue and `enqueue_chunk` jobs). Results are in
     /// input order.
-    pub async fn push_batch(
-        &self,
-        jobs: Vec<(Envelope, PushOptions)>,
-    ) -> Result<Vec<Enqueued>, QueueError> {
+    pub async fn push_batch(&self, jobs: Vec<(Envelope, PushOptions)>) -> Result<Vec<Enqueued>, QueueError> {
         let config = self.config();
         let mut results = vec![Enqueued::Duplicate; jobs.len()];
         let mut by_queue: Vec<(&'static str, Vec<usize>)> = Vec::new();
@@ -55,14 +47,8 @@ impl RedisQueue {
                     .arg(ms(config.dedupe_ttl).max(1));
                 for &i in chunk {
                     let (envelope, options) = &jobs[i];
-                    let id = options
-                        .job_id
-                        .clone()
-                        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-                    let run_at = envelope
-                        .run_at
-                        .map(|t| t.timestamp_millis().max(0))
-                        .unwrap_or(0);
+                    let id = options.job_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                    let run_at = envelope.run_at.map(|t| t.timestamp_millis().max(0)).unwrap_or(0);
                     let (rl_key, rl_max, rl_win) = match &options.rate_limit {
                         Some(rl) => (rl.key.as_str(), rl.max, ms(rl.per)),
                         None => ("", 0, 0),
@@ -86,11 +72,7 @@ impl RedisQueue {
                     )));
                 }
                 for (&i, c) in chunk.iter().zip(created) {
-                    results[i] = if c == 1 {
-                        Enqueued::Created
-                    } else {
-                        Enqueued::Duplicate
-                    };
+                    results[i] = if c == 1 { Enqueued::Created } else { Enqueued::Duplicate };
                 }
             }
         }

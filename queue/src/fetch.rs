@@ -72,10 +72,7 @@ enum State {
     /// With the signal generation seen before the fetch started.
     Fetching(BoxFuture<'static, Result<FetchReply, QueueError>>, u64),
     Waiting(BoxFuture<'static, ()>),
-    Admitting(
-        BoxFuture<'static, Result<Admission, QueueError>>,
-        Option<Delivery>,
-    ),
+    Admitting(BoxFuture<'static, Result<Admission, QueueError>>, Option<Delivery>),
 }
 
 /// A worker's view of one queue. Build a worker as usual:
@@ -106,10 +103,7 @@ pub struct FairBackend<Args> {
 
 impl<Args> std::fmt::Debug for FairBackend<Args> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FairBackend")
-            .field("queue", &self.name)
-            .field("buffered", &self.buffer.len())
-            .finish()
+        f.debug_struct("FairBackend").field("queue", &self.name).field("buffered", &self.buffer.len()).finish()
     }
 }
 
@@ -161,11 +155,7 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
     }
 
     fn settle_later(&self, d: &Delivery, kind: OutcomeKind) {
-        let _ = self.outcomes.send(Outcome {
-            job_id: d.id.clone(),
-            fence: d.fence,
-            kind,
-        });
+        let _ = self.outcomes.send(Outcome { job_id: d.id.clone(), fence: d.fence, kind });
     }
 
     /// Turns a delivery into an apalis task; a payload that does not decode
@@ -174,9 +164,7 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
         let decoded = serde_json::from_str::<Args>(&d.payload)
             .map_err(|e| format!("payload does not decode: {e}"))
             .and_then(|args| {
-                WorkspaceId::from_str(&d.workspace)
-                    .map(|ws| (args, ws))
-                    .map_err(|e| format!("bad workspace id: {e}"))
+                WorkspaceId::from_str(&d.workspace).map(|ws| (args, ws)).map_err(|e| format!("bad workspace id: {e}"))
             });
         match decoded {
             Ok((args, workspace_id)) => {
@@ -259,12 +247,7 @@ fn parse_fetch(reply: Vec<Value>) -> Result<FetchReply, QueueError> {
             rate_limit: (!rl_key.is_empty()).then(|| RateLimit {
                 key: rl_key,
                 max: text(&f[7]).ok().and_then(|s| s.parse().ok()).unwrap_or(1),
-                per: Duration::from_millis(
-                    text(&f[8])
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(1000),
-                ),
+                per: Duration::from_millis(text(&f[8]).ok().and_then(|s| s.parse().ok()).unwrap_or(1000)),
             }),
         });
     }
@@ -275,11 +258,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
     type Task = Task<Args>;
     type Error = QueueError;
 
-    fn poll_ready(
-        &mut self,
-        _cx: &mut Context<'_>,
-        _w: &WorkerContext,
-    ) -> Poll<Result<(), QueueError>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>, _w: &WorkerContext) -> Poll<Result<(), QueueError>> {
         self.start_keeper();
         Poll::Ready(Ok(()))
     }
@@ -298,9 +277,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                             let namespace = self.queue.config().namespace.clone();
                             let conn = self.queue.conn();
                             let ws = d.workspace.clone();
-                            let fut = async move {
-                                rate_limit::admit(conn, &namespace, &ws, &limit, &member).await
-                            };
+                            let fut = async move { rate_limit::admit(conn, &namespace, &ws, &limit, &member).await };
                             self.state = State::Admitting(fut.boxed(), Some(d));
                             continue;
                         }
@@ -335,8 +312,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                                     // Our own earlier delivery lost its lease but is still
                                     // running here; apalis allows one task per id per
                                     // worker, so let this delivery wait one lease.
-                                    let until_ms = chrono::Utc::now().timestamp_millis().max(0)
-                                        as u64
+                                    let until_ms = chrono::Utc::now().timestamp_millis().max(0) as u64
                                         + ms(self.queue.config().lease);
                                     self.settle_later(&d, OutcomeKind::Postpone { until_ms });
                                 } else {
@@ -353,11 +329,10 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                             }
                         }
                         Err(e) => {
-                            self.error_backoff = (self.error_backoff * 2)
-                                .clamp(Duration::from_millis(100), Duration::from_secs(5));
+                            self.error_backoff =
+                                (self.error_backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
                             tracing::warn!(error = %e, queue = %self.name, retry_in = ?self.error_backoff, "queue fetch failed");
-                            self.state =
-                                State::Waiting(tokio::time::sleep(self.error_backoff).boxed());
+                            self.state = State::Waiting(tokio::time::sleep(self.error_backoff).boxed());
                         }
                     }
                 }
@@ -384,8 +359,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                         Err(e) => {
                             // Cannot prove the limit has room: do not run it now.
                             tracing::warn!(error = %e, "rate limit check failed; postponing job");
-                            let until_ms =
-                                chrono::Utc::now().timestamp_millis().max(0) as u64 + 1000;
+                            let until_ms = chrono::Utc::now().timestamp_millis().max(0) as u64 + 1000;
                             self.settle_later(&d, OutcomeKind::Postpone { until_ms });
                         }
                     }
@@ -394,11 +368,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
         }
     }
 
-    fn poll_close(
-        &mut self,
-        cx: &mut Context<'_>,
-        _w: &WorkerContext,
-    ) -> Poll<Result<(), QueueError>> {
+    fn poll_close(&mut self, cx: &mut Context<'_>, _w: &WorkerContext) -> Poll<Result<(), QueueError>> {
         // Buffered jobs never started: hand them back right away rather than
         // letting their leases run out.
         for d in std::mem::take(&mut self.buffer) {
@@ -438,10 +408,7 @@ impl<Args> BackendConfig for FairBackend<Args> {
     }
 
     fn middleware(&mut self, _worker: &mut WorkerContext) -> OutcomeLayer {
-        OutcomeLayer {
-            outcomes: self.outcomes.clone(),
-            backoff: self.queue.config().backoff.clone(),
-        }
+        OutcomeLayer { outcomes: self.outcomes.clone(), backoff: self.queue.config().backoff.clone() }
     }
 }
 

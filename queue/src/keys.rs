@@ -6,16 +6,15 @@
 //! |-----|------|-------|
 //! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `attempts`, `fence`, `state`, `enqueued_at`, `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win` |
 //! | `B:w:<ws>:ready` | LIST | the workspace's waiting job ids, FIFO |
-//! | `B:w:<ws>` | HASH | per-workspace counters: `inflight`, `scheduled`, `retrying`, `dead`, `completed`, `failed` |
+//! | `B:w:<ws>` | HASH | per-workspace `inflight`, `cap` (override), and counters `scheduled`, `retrying`, `dead`, `completed`, `failed` |
 //! | `B:ring` | LIST | workspaces with ready work and room under their cap, round robin |
 //! | `B:inring` | SET | membership of `B:ring`, so a workspace is on it at most once |
 //! | `B:sched` | ZSET | id → run_at ms: delayed jobs, retries in backoff, rate-limited jobs |
 //! | `B:leases` | ZSET | id → lease expiry ms of every delivered, unfinished job |
 //! | `B:dead` | ZSET | `ws\|id` → died_at ms |
-//! | `B:heads` | ZSET | ws → ready_at of the workspace's oldest waiting job |
+//! | `B:heads` | ZSET | ws → ready_at of the workspace's oldest waiting job; lazily maintained, repaired by `stats.lua` |
 //! | `B:stats` | HASH | queue counters: `waiting`, `retrying`, `enqueued`, `completed`, `failed`, `dead_total`, `redelivered`, `rejected_acks`, `duplicates`, `rate_deferred` |
 //! | `B:paused` | SET | paused workspaces |
-//! | `B:caps` | HASH | ws → concurrency cap override |
 //! | `B:dedupe:<key>` | STRING | job id, with the dedupe TTL |
 //! | `B:notify` | channel | published when work becomes ready |
 //!
@@ -31,9 +30,7 @@ pub(crate) struct QueueKeys {
 
 impl QueueKeys {
     pub(crate) fn new(namespace: &str, queue: &str) -> Self {
-        Self {
-            base: format!("{{{namespace}:{queue}}}"),
-        }
+        Self { base: format!("{{{namespace}:{queue}}}") }
     }
 
     /// Passed as `ARGV[1]` to every script; the scripts derive the rest.
@@ -62,18 +59,6 @@ impl QueueKeys {
         format!("{}:w:{ws}", self.base)
     }
 
-    pub(crate) fn stats(&self) -> String {
-        format!("{}:stats", self.base)
-    }
-
-    pub(crate) fn sched(&self) -> String {
-        format!("{}:sched", self.base)
-    }
-
-    pub(crate) fn leases(&self) -> String {
-        format!("{}:leases", self.base)
-    }
-
     pub(crate) fn dead(&self) -> String {
         format!("{}:dead", self.base)
     }
@@ -96,14 +81,7 @@ mod tests {
     #[test]
     fn every_key_of_a_queue_carries_the_same_hash_tag() {
         let k = QueueKeys::new("fd", "send-followup");
-        for key in [
-            k.ring(),
-            k.job("x"),
-            k.ready("w"),
-            k.workspace("w"),
-            k.stats(),
-            k.sched(),
-        ] {
+        for key in [k.ring(), k.job("x"), k.ready("w"), k.workspace("w"), k.dead(), k.heads()] {
             assert!(key.starts_with("{fd:send-followup}:"), "{key}");
         }
     }

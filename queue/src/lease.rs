@@ -60,11 +60,7 @@ impl<Args: Sync> FromRequest<Task<Args>> for Lease {
     type Error = MissingLease;
 
     async fn from_request(task: &Task<Args>) -> Result<Self, Self::Error> {
-        task.ctx()
-            .data()
-            .get::<Lease>()
-            .cloned()
-            .ok_or(MissingLease)
+        task.ctx().data().get::<Lease>().cloned().ok_or(MissingLease)
     }
 }
 
@@ -142,21 +138,13 @@ impl Keeper {
         };
         for chunk in held.chunks(SETTLE_BATCH) {
             let mut inv = scripts::HEARTBEAT.prepare_invoke();
-            inv.key(self.keys.ring())
-                .arg(self.keys.base())
-                .arg(ms(self.queue.config().lease));
+            inv.key(self.keys.ring()).arg(self.keys.base()).arg(ms(self.queue.config().lease));
             for (id, fence) in chunk {
                 inv.arg(id).arg(fence);
             }
-            match inv
-                .invoke_async::<Vec<String>>(&mut self.queue.conn())
-                .await
-            {
+            match inv.invoke_async::<Vec<String>>(&mut self.queue.conn()).await {
                 Ok(lost) if !lost.is_empty() => {
-                    tracing::warn!(
-                        count = lost.len(),
-                        "leases lost; their outcomes will be rejected"
-                    );
+                    tracing::warn!(count = lost.len(), "leases lost; their outcomes will be rejected");
                     let mut held = self.held.lock().expect("held leases poisoned");
                     for id in lost {
                         held.remove(&id);
@@ -204,17 +192,11 @@ pub(crate) async fn settle(
             OutcomeKind::Release => ("l", 0, ""),
             OutcomeKind::Postpone { until_ms } => ("p", *until_ms, ""),
         };
-        inv.arg(kind)
-            .arg(&o.job_id)
-            .arg(o.fence)
-            .arg(number)
-            .arg(text);
+        inv.arg(kind).arg(&o.job_id).arg(o.fence).arg(number).arg(text);
     }
     let accepted: Vec<i64> = inv.invoke_async(&mut queue.conn()).await?;
     if accepted.len() != outcomes.len() {
-        return Err(QueueError::Protocol(
-            "settle answered a different count".into(),
-        ));
+        return Err(QueueError::Protocol("settle answered a different count".into()));
     }
     Ok(accepted.into_iter().map(|a| a == 1).collect())
 }
@@ -225,11 +207,7 @@ impl RedisQueue {
     /// `false` if the lease is stale (its fencing token is no longer current).
     pub async fn complete(&self, lease: &Lease) -> Result<bool, QueueError> {
         let keys = self.keys(&lease.queue);
-        let outcome = Outcome {
-            job_id: lease.job_id.clone(),
-            fence: lease.fence,
-            kind: OutcomeKind::Done,
-        };
+        let outcome = Outcome { job_id: lease.job_id.clone(), fence: lease.fence, kind: OutcomeKind::Done };
         Ok(settle(self, &keys, &[outcome]).await?[0])
     }
 }

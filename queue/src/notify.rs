@@ -55,25 +55,14 @@ impl Registry {
     }
 
     fn bump(&self, channel: &str) {
-        let signal = self
-            .0
-            .lock()
-            .expect("signal registry poisoned")
-            .get(channel)
-            .cloned();
+        let signal = self.0.lock().expect("signal registry poisoned").get(channel).cloned();
         if let Some(signal) = signal {
             signal.bump();
         }
     }
 
     fn bump_all(&self) {
-        let all: Vec<_> = self
-            .0
-            .lock()
-            .expect("signal registry poisoned")
-            .values()
-            .cloned()
-            .collect();
+        let all: Vec<_> = self.0.lock().expect("signal registry poisoned").values().cloned().collect();
         all.iter().for_each(|s| s.bump());
     }
 }

@@ -62,22 +62,14 @@ impl OutcomeKind {
         let mut cur: Option<&(dyn StdError + 'static)> = Some(err.as_ref());
         while let Some(e) = cur {
             if e.is::<AbortError>() {
-                return Self::Dead {
-                    reason: err.to_string(),
-                };
+                return Self::Dead { reason: err.to_string() };
             }
             if let Some(r) = e.downcast_ref::<RetryAfterError>() {
-                return Self::Retry {
-                    delay: r.get_duration(),
-                    error: err.to_string(),
-                };
+                return Self::Retry { delay: r.get_duration(), error: err.to_string() };
             }
             cur = e.source();
         }
-        Self::Retry {
-            delay: backoff.delay(lease.attempt),
-            error: err.to_string(),
-        }
+        Self::Retry { delay: backoff.delay(lease.attempt), error: err.to_string() }
     }
 }
 
@@ -92,11 +84,7 @@ impl<S> Layer<S> for OutcomeLayer {
     type Service = OutcomeService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        OutcomeService {
-            inner,
-            outcomes: self.outcomes.clone(),
-            backoff: self.backoff.clone(),
-        }
+        OutcomeService { inner, outcomes: self.outcomes.clone(), backoff: self.backoff.clone() }
     }
 }
 
@@ -155,11 +143,7 @@ where
             let kind = OutcomeKind::of(&result, &lease, &backoff);
             // Fails only once the worker's keeper is gone (shutdown); the
             // lease then expires and the job is re-delivered.
-            let _ = outcomes.send(Outcome {
-                job_id: lease.job_id,
-                fence: lease.fence,
-                kind,
-            });
+            let _ = outcomes.send(Outcome { job_id: lease.job_id, fence: lease.fence, kind });
         }
         Poll::Ready(result)
     }

@@ -24,11 +24,7 @@ pub struct RateLimit {
 
 impl RateLimit {
     pub fn new(key: impl Into<String>, max: u32, per: Duration) -> Self {
-        Self {
-            key: key.into(),
-            max,
-            per,
-        }
+        Self { key: key.into(), max, per }
     }
 }
 
@@ -56,9 +52,5 @@ pub(crate) async fn admit(
         .arg(member)
         .invoke_async(&mut conn)
         .await?;
-    Ok(if granted == 1 {
-        Admission::Granted
-    } else {
-        Admission::RetryAt(at)
-    })
+    Ok(if granted == 1 { Admission::Granted } else { Admission::RetryAt(at) })
 }

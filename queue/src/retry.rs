@@ -20,12 +20,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self {
-            base: Duration::from_secs(1),
-            factor: 2.0,
-            max: Duration::from_secs(3600),
-            jitter: 0.2,
-        }
+        Self { base: Duration::from_secs(1), factor: 2.0, max: Duration::from_secs(3600), jitter: 0.2 }
     }
 }
 
@@ -35,11 +30,7 @@ impl Backoff {
         let exp = self.factor.powi(attempt.saturating_sub(1).min(63) as i32);
         let nominal = (self.base.as_secs_f64() * exp).min(self.max.as_secs_f64());
         let jitter = self.jitter.clamp(0.0, 1.0);
-        let scale = if jitter > 0.0 {
-            rand::rng().random_range(1.0 - jitter..=1.0 + jitter)
-        } else {
-            1.0
-        };
+        let scale = if jitter > 0.0 { rand::rng().random_range(1.0 - jitter..=1.0 + jitter) } else { 1.0 };
         Duration::from_secs_f64((nominal * scale).max(0.0))
     }
 }
@@ -50,25 +41,12 @@ mod tests {
 
     #[test]
     fn delays_grow_exponentially_within_the_jitter_band_and_stop_at_max() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            factor: 2.0,
-            max: Duration::from_millis(1000),
-            jitter: 0.25,
-        };
+        let b =
+            Backoff { base: Duration::from_millis(100), factor: 2.0, max: Duration::from_millis(1000), jitter: 0.25 };
         for _ in 0..200 {
-            for (attempt, nominal) in [
-                (1, 100.0),
-                (2, 200.0),
-                (3, 400.0),
-                (5, 1000.0),
-                (30, 1000.0),
-            ] {
+            for (attempt, nominal) in [(1, 100.0), (2, 200.0), (3, 400.0), (5, 1000.0), (30, 1000.0)] {
                 let d = b.delay(attempt).as_secs_f64() * 1000.0;
-                assert!(
-                    d >= nominal * 0.75 - 1e-6 && d <= nominal * 1.25 + 1e-6,
-                    "{attempt}: {d}"
-                );
+                assert!(d >= nominal * 0.75 - 1e-6 && d <= nominal * 1.25 + 1e-6, "{attempt}: {d}");
             }
         }
     }

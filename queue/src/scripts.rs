@@ -8,13 +8,8 @@ use redis::Script;
 
 macro_rules! script {
     ($name:ident, $file:literal) => {
-        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("scripts/common.lua"),
-                "\n",
-                include_str!($file)
-            ))
-        });
+        pub(crate) static $name: LazyLock<Script> =
+            LazyLock::new(|| Script::new(concat!(include_str!("scripts/common.lua"), "\n", include_str!($file))));
     };
 }
 
@@ -24,7 +19,7 @@ script!(SETTLE, "scripts/settle.lua");
 script!(HEARTBEAT, "scripts/heartbeat.lua");
 script!(DEAD, "scripts/dead.lua");
 script!(WORKSPACE, "scripts/workspace.lua");
+script!(STATS, "scripts/stats.lua");
 
 /// Standalone: it lives in its own slot, not in a queue's.
-pub(crate) static RATE_LIMIT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/rate_limit.lua")));
+pub(crate) static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/rate_limit.lua")));

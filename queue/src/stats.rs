@@ -6,7 +6,10 @@ use std::{collections::HashMap, time::Duration};
 
 use frontdesk_jobs::WorkspaceId;
 
-use crate::{QueueError, RedisQueue};
+use crate::{QueueError, RedisQueue, scripts};
+
+/// Bound on lazy-index repairs per stats call (see `scripts/stats.lua`).
+const MAX_HEAD_REPAIRS: u32 = 64;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
@@ -67,22 +70,15 @@ impl RedisQueue {
     pub async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
         let k = self.keys(queue);
         #[allow(clippy::type_complexity)]
-        let (map, sched, leases, dead, head, time): (
+        let (map, sched, leases, dead, oldest, _exact, now): (
             HashMap<String, i64>,
             u64,
             u64,
             u64,
-            Vec<(String, f64)>,
-            (i64, i64),
-        ) = redis::pipe()
-            .hgetall(k.stats())
-            .zcard(k.sched())
-            .zcard(k.leases())
-            .zcard(k.dead())
-            .zrange_withscores(k.heads(), 0, 0)
-            .cmd("TIME")
-            .query_async(&mut self.conn())
-            .await?;
+            i64,
+            i64,
+            i64,
+        ) = scripts::STATS.key(k.ring()).arg(k.base()).arg(MAX_HEAD_REPAIRS).invoke_async(&mut self.conn()).await?;
         let retrying = counter(&map, "retrying");
         Ok(QueueStats {
             waiting: counter(&map, "waiting"),
@@ -98,34 +94,27 @@ impl RedisQueue {
             rejected_acks: counter(&map, "rejected_acks"),
             duplicates: counter(&map, "duplicates"),
             rate_deferred: counter(&map, "rate_deferred"),
-            oldest_waiting_age: age(redis_now_ms(time), head.first().map(|h| h.1)),
+            oldest_waiting_age: age(now, (oldest >= 0).then_some(oldest as f64)),
         })
     }
 
-    pub async fn workspace_stats(
-        &self,
-        queue: &str,
-        workspace: WorkspaceId,
-    ) -> Result<WorkspaceStats, QueueError> {
+    pub async fn workspace_stats(&self, queue: &str, workspace: WorkspaceId) -> Result<WorkspaceStats, QueueError> {
         let k = self.keys(queue);
         let ws = workspace.to_string();
         #[allow(clippy::type_complexity)]
-        let (map, waiting, head, paused, cap, time): (
-            HashMap<String, i64>,
-            u64,
-            Option<f64>,
-            bool,
-            Option<u32>,
-            (i64, i64),
-        ) = redis::pipe()
-            .hgetall(k.workspace(&ws))
-            .llen(k.ready(&ws))
-            .zscore(k.heads(), &ws)
-            .sismember(format!("{}:paused", k.base()), &ws)
-            .hget(format!("{}:caps", k.base()), &ws)
-            .cmd("TIME")
-            .query_async(&mut self.conn())
-            .await?;
+        let (map, waiting, head, paused, time): (HashMap<String, i64>, u64, Option<String>, bool, (i64, i64)) =
+            redis::pipe()
+                .hgetall(k.workspace(&ws))
+                .llen(k.ready(&ws))
+                .lindex(k.ready(&ws), 0)
+                .sismember(format!("{}:paused", k.base()), &ws)
+                .cmd("TIME")
+                .query_async(&mut self.conn())
+                .await?;
+        let ready_at: Option<f64> = match head {
+            Some(id) => redis::cmd("HGET").arg(k.job(&id)).arg("ready_at").query_async(&mut self.conn()).await?,
+            None => None,
+        };
         Ok(WorkspaceStats {
             waiting,
             scheduled: counter(&map, "scheduled"),
@@ -134,19 +123,16 @@ impl RedisQueue {
             dead: counter(&map, "dead"),
             completed: counter(&map, "completed"),
             failed: counter(&map, "failed"),
-            oldest_waiting_age: age(redis_now_ms(time), head),
+            oldest_waiting_age: age(redis_now_ms(time), ready_at),
             paused,
-            cap,
+            cap: map.get("cap").map(|c| (*c).max(0) as u32),
         })
     }
 
-    /// Workspaces with ready work, oldest waiting first (bounded by `limit`):
-    /// what the dashboard's "noisiest / most delayed workspaces" needs.
-    pub async fn waiting_workspaces(
-        &self,
-        queue: &str,
-        limit: usize,
-    ) -> Result<Vec<(String, Duration)>, QueueError> {
+    /// Workspaces with ready work, roughly oldest waiting first (bounded by
+    /// `limit`): the index is lazy, so ages here are upper bounds; use
+    /// [`Self::workspace_stats`] for an exact figure.
+    pub async fn waiting_workspaces(&self, queue: &str, limit: usize) -> Result<Vec<(String, Duration)>, QueueError> {
         let k = self.keys(queue);
         let (heads, time): (Vec<(String, f64)>, (i64, i64)) = redis::pipe()
             .zrange_withscores(k.heads(), 0, limit.max(1) as isize - 1)
@@ -154,9 +140,6 @@ impl RedisQueue {
             .query_async(&mut self.conn())
             .await?;
         let now = redis_now_ms(time);
-        Ok(heads
-            .into_iter()
-            .map(|(ws, t)| (ws, age(now, Some(t)).unwrap_or_default()))
-            .collect())
+        Ok(heads.into_iter().map(|(ws, t)| (ws, age(now, Some(t)).unwrap_or_default())).collect())
     }
 }

@@ -1,6 +1,8 @@
 -- Shared prelude, prepended to every queue script.
 -- ARGV[1] is always the queue base "{<namespace>:<queue>}": every key below
 -- starts with it, so all keys of one queue hash to one Redis Cluster slot.
+-- Hot paths aggregate counters per call and per workspace: Redis time per
+-- job is what bounds throughput.
 local B = ARGV[1]
 local K_RING = B .. ':ring'       -- LIST of workspaces with ready work (round robin)
 local K_INRING = B .. ':inring'   -- SET mirroring K_RING membership
@@ -8,9 +10,8 @@ local K_SCHED = B .. ':sched'     -- ZSET id -> run_at ms (delayed, retrying, ra
 local K_LEASES = B .. ':leases'   -- ZSET id -> lease expiry ms
 local K_DEAD = B .. ':dead'       -- ZSET "ws|id" -> died_at ms
 local K_STATS = B .. ':stats'     -- HASH queue-wide counters
-local K_HEADS = B .. ':heads'     -- ZSET ws -> ready_at of its oldest waiting job
+local K_HEADS = B .. ':heads'     -- ZSET ws -> ready_at of its oldest waiting job (lazy, see stats.lua)
 local K_PAUSED = B .. ':paused'   -- SET paused workspaces
-local K_CAPS = B .. ':caps'       -- HASH ws -> concurrency cap override
 local K_NOTIFY = B .. ':notify'   -- pub/sub channel waking idle workers
 
 local function k_job(id) return B .. ':job:' .. id end
@@ -22,10 +23,10 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local function cap_of(ws, default_cap)
-  local c = redis.call('HGET', K_CAPS, ws)
-  if c then return tonumber(c) end
-  return default_cap
+-- In-flight count and cap of a workspace (the cap override lives in its hash).
+local function load_ws(ws, default_cap)
+  local f = redis.call('HMGET', k_ws(ws), 'inflight', 'cap')
+  return tonumber(f[1] or '0'), tonumber(f[2] or default_cap)
 end
 
 -- Puts a workspace on the ring if it has waiting work, is not paused and has
@@ -34,27 +35,30 @@ local function ring_offer(ws, default_cap)
   if redis.call('SISMEMBER', K_INRING, ws) == 1 then return 0 end
   if redis.call('LLEN', k_ready(ws)) == 0 then return 0 end
   if redis.call('SISMEMBER', K_PAUSED, ws) == 1 then return 0 end
-  local inflight = tonumber(redis.call('HGET', k_ws(ws), 'inflight') or '0')
-  if inflight >= cap_of(ws, default_cap) then return 0 end
+  local inflight, cap = load_ws(ws, default_cap)
+  if inflight >= cap then return 0 end
   redis.call('SADD', K_INRING, ws)
   redis.call('RPUSH', K_RING, ws)
   return 1
 end
 
 -- Appends (or, for re-deliveries and releases, prepends) a job to its
--- workspace's ready list.
-local function make_ready(id, ws, now, front, default_cap)
+-- workspace's ready list. A prepended job keeps its original ready_at, so
+-- the list stays ordered by it. The caller adds 1 to 'waiting' and offers
+-- the workspace to the ring.
+local function make_ready(id, ws, now, front)
   local rk = k_ready(ws)
   local len
-  if front then len = redis.call('LPUSH', rk, id) else len = redis.call('RPUSH', rk, id) end
-  redis.call('HSET', k_job(id), 'state', 'waiting', 'ready_at', now)
-  redis.call('HINCRBY', K_STATS, 'waiting', 1)
-  if len == 1 then
-    redis.call('ZADD', K_HEADS, now, ws)
-  elseif front then
-    redis.call('ZADD', K_HEADS, 'LT', now, ws)
+  if front then
+    len = redis.call('LPUSH', rk, id)
+    redis.call('HSET', k_job(id), 'state', 'waiting')
+    local ready_at = redis.call('HGET', k_job(id), 'ready_at') or now
+    redis.call('ZADD', K_HEADS, 'LT', ready_at, ws)
+  else
+    len = redis.call('RPUSH', rk, id)
+    redis.call('HSET', k_job(id), 'state', 'waiting', 'ready_at', now)
+    if len == 1 then redis.call('ZADD', K_HEADS, now, ws) end
   end
-  return ring_offer(ws, default_cap)
 end
 
 local function bury(id, ws, now, reason, dead_ttl)
@@ -64,4 +68,23 @@ local function bury(id, ws, now, reason, dead_ttl)
   redis.call('ZADD', K_DEAD, now, ws .. '|' .. id)
   redis.call('HINCRBY', K_STATS, 'dead_total', 1)
   redis.call('HINCRBY', k_ws(ws), 'dead', 1)
+end
+
+-- Accumulates per-key counter deltas and applies them once.
+local function counters()
+  local acc = {}
+  local self = {}
+  function self.add(key, field, n)
+    local t = acc[key]
+    if not t then t = {}; acc[key] = t end
+    t[field] = (t[field] or 0) + n
+  end
+  function self.flush()
+    for key, fields in pairs(acc) do
+      for field, n in pairs(fields) do
+        if n ~= 0 then redis.call('HINCRBY', key, field, n) end
+      end
+    end
+  end
+  return self
 end

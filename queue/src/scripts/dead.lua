@@ -16,6 +16,7 @@ else
 end
 local moved = 0
 local ready = 0
+local touched = {}
 for _, member in ipairs(members) do
   if redis.call('ZREM', K_DEAD, member) == 1 then
     local sep = string.find(member, '|', 1, true)
@@ -30,11 +31,14 @@ for _, member in ipairs(members) do
       redis.call('PERSIST', jk)
       redis.call('HSET', jk, 'attempts', 0)
       redis.call('HDEL', jk, 'reason', 'finished_at')
-      make_ready(id, ws, now, false, default_cap)
+      make_ready(id, ws, now, false)
+      redis.call('HINCRBY', K_STATS, 'waiting', 1)
+      touched[ws] = true
       moved = moved + 1
       ready = ready + 1
     end
   end
 end
+for ws, _ in pairs(touched) do ring_offer(ws, default_cap) end
 if ready > 0 then redis.call('PUBLISH', K_NOTIFY, ready) end
 return moved

@@ -6,6 +6,8 @@ local default_cap = tonumber(ARGV[2])
 local dedupe_ttl = tonumber(ARGV[3])
 local now = now_ms()
 local out = {}
+local c = counters()
+local touched = {}
 local ready = 0
 for i = 4, #ARGV, 9 do
   local id, ws, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -16,25 +18,36 @@ for i = 4, #ARGV, 9 do
     dup = not redis.call('SET', B .. ':dedupe:' .. dedupe, id, 'NX', 'PX', dedupe_ttl)
   end
   if dup then
-    redis.call('HINCRBY', K_STATS, 'duplicates', 1)
+    c.add(K_STATS, 'duplicates', 1)
     out[#out + 1] = 0
   else
-    redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-      'attempts', 0, 'fence', 0, 'enqueued_at', now)
+    local due = run_at <= now
+    local state = 'scheduled'
+    if due then state = 'waiting' end
     if ARGV[i + 6] ~= '' then
-      redis.call('HSET', jk, 'rl_key', ARGV[i + 6], 'rl_max', ARGV[i + 7], 'rl_win', ARGV[i + 8])
-    end
-    if run_at > now then
-      redis.call('HSET', jk, 'state', 'scheduled')
-      redis.call('ZADD', K_SCHED, run_at, id)
-      redis.call('HINCRBY', k_ws(ws), 'scheduled', 1)
+      redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
+        'attempts', 0, 'fence', 0, 'enqueued_at', now, 'ready_at', now, 'state', state,
+        'rl_key', ARGV[i + 6], 'rl_max', ARGV[i + 7], 'rl_win', ARGV[i + 8])
     else
-      make_ready(id, ws, now, false, default_cap)
-      ready = ready + 1
+      redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
+        'attempts', 0, 'fence', 0, 'enqueued_at', now, 'ready_at', now, 'state', state)
     end
-    redis.call('HINCRBY', K_STATS, 'enqueued', 1)
+    if due then
+      if redis.call('RPUSH', k_ready(ws), id) == 1 then
+        redis.call('ZADD', K_HEADS, now, ws)
+      end
+      c.add(K_STATS, 'waiting', 1)
+      touched[ws] = true
+      ready = ready + 1
+    else
+      redis.call('ZADD', K_SCHED, run_at, id)
+      c.add(k_ws(ws), 'scheduled', 1)
+    end
+    c.add(K_STATS, 'enqueued', 1)
     out[#out + 1] = 1
   end
 end
+c.flush()
+for ws, _ in pairs(touched) do ring_offer(ws, default_cap) end
 if ready > 0 then redis.call('PUBLISH', K_NOTIFY, ready) end
 return out

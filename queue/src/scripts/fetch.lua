@@ -1,8 +1,11 @@
--- Promote due jobs, recover expired leases, then lease up to `batch` jobs
--- taking one job per workspace per turn of the ring.
+-- Promote due jobs, recover expired leases, then lease up to `batch` jobs,
+-- walking the ring of workspaces. Each visit takes a quantum of
+-- max(1, remaining / ring length) jobs, bounded by the workspace's room under
+-- its cap: strict one-job round robin when many workspaces wait, and few
+-- visits when few do.
 -- ARGV: base, batch, default_cap, lease_ms, promote_limit, reap_limit, dead_ttl_ms
--- Returns {ms until the next scheduled job or lease expiry (or -1), more (0/1), n, then n groups of
---   id, fence, attempts, max, ws, payload, rl_key, rl_max, rl_win}
+-- Returns {ms until the next scheduled job or lease expiry (or -1), more (0/1),
+--   n, then n groups of id, fence, attempts, max, ws, payload, rl_key, rl_max, rl_win}
 local batch = tonumber(ARGV[2])
 local default_cap = tonumber(ARGV[3])
 local lease_ms = tonumber(ARGV[4])
@@ -10,7 +13,9 @@ local promote_limit = tonumber(ARGV[5])
 local reap_limit = tonumber(ARGV[6])
 local dead_ttl = tonumber(ARGV[7])
 local now = now_ms()
+local c = counters()
 local woke = 0
+local offer = {}
 
 -- Bounded per call, so 200k jobs falling due at once are moved in slices
 -- (never one unbounded unpack).
@@ -20,12 +25,14 @@ for _, id in ipairs(due) do
   local f = redis.call('HMGET', k_job(id), 'ws', 'state')
   if f[1] then
     if f[2] == 'retrying' then
-      redis.call('HINCRBY', K_STATS, 'retrying', -1)
-      redis.call('HINCRBY', k_ws(f[1]), 'retrying', -1)
+      c.add(K_STATS, 'retrying', -1)
+      c.add(k_ws(f[1]), 'retrying', -1)
     else
-      redis.call('HINCRBY', k_ws(f[1]), 'scheduled', -1)
+      c.add(k_ws(f[1]), 'scheduled', -1)
     end
-    make_ready(id, f[1], now, false, default_cap)
+    make_ready(id, f[1], now, false)
+    c.add(K_STATS, 'waiting', 1)
+    offer[f[1]] = true
     woke = woke + 1
   end
 end
@@ -37,14 +44,15 @@ for _, id in ipairs(expired) do
   local f = redis.call('HMGET', k_job(id), 'ws', 'attempts', 'max')
   if f[1] then
     redis.call('HINCRBY', k_ws(f[1]), 'inflight', -1)
-    redis.call('HINCRBY', K_STATS, 'redelivered', 1)
+    c.add(K_STATS, 'redelivered', 1)
     if tonumber(f[2]) >= tonumber(f[3]) then
       bury(id, f[1], now, 'lease expired on the final attempt (worker died or stalled)', dead_ttl)
-      ring_offer(f[1], default_cap)
     else
-      make_ready(id, f[1], now, true, default_cap)
+      make_ready(id, f[1], now, true)
+      c.add(K_STATS, 'waiting', 1)
       woke = woke + 1
     end
+    offer[f[1]] = true
   end
 end
 
@@ -54,43 +62,44 @@ local old = redis.call('ZRANGEBYSCORE', K_DEAD, '-inf', now - dead_ttl, 'LIMIT',
 for _, member in ipairs(old) do
   redis.call('ZREM', K_DEAD, member)
   local sep = string.find(member, '|', 1, true)
-  local ws = string.sub(member, 1, sep - 1)
-  redis.call('HINCRBY', k_ws(ws), 'dead', -1)
+  c.add(k_ws(string.sub(member, 1, sep - 1)), 'dead', -1)
   redis.call('DEL', k_job(string.sub(member, sep + 1)))
 end
+c.flush()
+c = counters()
+for ws, _ in pairs(offer) do ring_offer(ws, default_cap) end
 
 local out = {0, 0, 0}
 local n = 0
 local steps = 0
-local max_steps = batch * 4 + 16
-while n < batch and steps < max_steps do
+local max_steps = batch * 2 + 16
+local deadline = now + lease_ms
+local ring_len = redis.call('LLEN', K_RING)
+while n < batch and steps < max_steps and ring_len > 0 do
   steps = steps + 1
-  local ws = redis.call('LPOP', K_RING)
+  -- Rotate: the visited workspace goes to the tail unless dropped below.
+  local ws = redis.call('LMOVE', K_RING, K_RING, 'LEFT', 'RIGHT')
   if not ws then break end
   local wk = k_ws(ws)
-  local keep = false
-  if redis.call('SISMEMBER', K_PAUSED, ws) == 0 then
-    local inflight = tonumber(redis.call('HGET', wk, 'inflight') or '0')
-    local cap = cap_of(ws, default_cap)
-    if inflight < cap then
-      local rk = k_ready(ws)
-      local id = redis.call('LPOP', rk)
-      if id then
-        redis.call('HINCRBY', K_STATS, 'waiting', -1)
-        local nxt = redis.call('LINDEX', rk, 0)
-        if nxt then
-          redis.call('ZADD', K_HEADS, redis.call('HGET', k_job(nxt), 'ready_at') or now, ws)
-        else
-          redis.call('ZREM', K_HEADS, ws)
-        end
+  local inflight, cap = load_ws(ws, default_cap)
+  local room = cap - inflight
+  local take = math.max(1, math.floor((batch - n) / ring_len))
+  if take > room then take = room end
+  if take > batch - n then take = batch - n end
+  local drop = take <= 0
+  if not drop then
+    local ids = redis.call('LPOP', k_ready(ws), take)
+    local got = 0
+    if ids then
+      local leases = {}
+      for _, id in ipairs(ids) do
         local jk = k_job(id)
         local f = redis.call('HMGET', jk, 'payload', 'max', 'rl_key', 'rl_max', 'rl_win')
         if f[1] then
           local fence = redis.call('HINCRBY', jk, 'fence', 1)
           local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
-          redis.call('HSET', jk, 'state', 'active')
-          redis.call('ZADD', K_LEASES, now + lease_ms, id)
-          inflight = redis.call('HINCRBY', wk, 'inflight', 1)
+          leases[#leases + 1] = deadline
+          leases[#leases + 1] = id
           out[#out + 1] = id
           out[#out + 1] = fence
           out[#out + 1] = attempts
@@ -100,18 +109,34 @@ while n < batch and steps < max_steps do
           out[#out + 1] = f[3] or ''
           out[#out + 1] = f[4] or '0'
           out[#out + 1] = f[5] or '0'
-          n = n + 1
+          got = got + 1
         end
-        keep = nxt ~= nil and inflight < cap
       end
+      if got > 0 then
+        -- Bounded by the batch size, so this unpack is small.
+        redis.call('ZADD', K_LEASES, unpack(leases))
+        redis.call('HINCRBY', wk, 'inflight', got)
+      end
+      c.add(K_STATS, 'waiting', -#ids)
+      n = n + got
+    end
+    if (not ids) or #ids < take then
+      -- Ran dry: off the ring until work arrives.
+      drop = true
+      redis.call('ZREM', K_HEADS, ws)
+    elseif got >= room then
+      -- At its cap: off the ring until one of its jobs settles.
+      drop = true
     end
   end
-  if keep then
-    redis.call('RPUSH', K_RING, ws)
-  else
+  if drop then
+    -- LMOVE put it at the tail.
+    redis.call('RPOP', K_RING)
     redis.call('SREM', K_INRING, ws)
+    ring_len = ring_len - 1
   end
 end
+c.flush()
 
 local next_wake = -1
 local s = redis.call('ZRANGE', K_SCHED, 0, 0, 'WITHSCORES')
@@ -120,7 +145,7 @@ local l = redis.call('ZRANGE', K_LEASES, 0, 0, 'WITHSCORES')
 if l[2] and (next_wake < 0 or tonumber(l[2]) < next_wake) then next_wake = tonumber(l[2]) end
 -- As a delay, so callers need not trust their clock against Redis's.
 if next_wake >= 0 then out[1] = math.max(0, next_wake - now) else out[1] = -1 end
-if redis.call('LLEN', K_RING) > 0 then out[2] = 1 end
+if ring_len > 0 then out[2] = 1 end
 out[3] = n
 -- Jobs moved to ready beyond what this worker took: wake the others.
 if woke > n then redis.call('PUBLISH', K_NOTIFY, woke - n) end

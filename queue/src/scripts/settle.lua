@@ -11,22 +11,24 @@ local finished_ttl = tonumber(ARGV[3])
 local dead_ttl = tonumber(ARGV[4])
 local now = now_ms()
 local out = {}
-local offered = 0
+local c = counters()
+local touched = {}
 for i = 5, #ARGV, 5 do
   local kind, id, fence, num, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local jk = k_job(id)
   local f = redis.call('HMGET', jk, 'fence', 'ws', 'attempts', 'max')
-  if f[1] ~= fence or not redis.call('ZSCORE', K_LEASES, id) then
-    redis.call('HINCRBY', K_STATS, 'rejected_acks', 1)
+  -- ZREM doubles as the check that the lease still exists.
+  if f[1] ~= fence or redis.call('ZREM', K_LEASES, id) == 0 then
+    c.add(K_STATS, 'rejected_acks', 1)
     out[#out + 1] = 0
   else
     local ws = f[2]
     local wk = k_ws(ws)
-    redis.call('ZREM', K_LEASES, id)
-    redis.call('HINCRBY', wk, 'inflight', -1)
+    touched[ws] = true
+    c.add(wk, 'inflight', -1)
     if kind == 'd' then
-      redis.call('HINCRBY', K_STATS, 'completed', 1)
-      redis.call('HINCRBY', wk, 'completed', 1)
+      c.add(K_STATS, 'completed', 1)
+      c.add(wk, 'completed', 1)
       if finished_ttl == 0 then
         redis.call('DEL', jk)
       else
@@ -34,34 +36,37 @@ for i = 5, #ARGV, 5 do
         redis.call('PEXPIRE', jk, finished_ttl)
       end
     elseif kind == 'r' then
-      redis.call('HINCRBY', K_STATS, 'failed', 1)
-      redis.call('HINCRBY', wk, 'failed', 1)
+      c.add(K_STATS, 'failed', 1)
+      c.add(wk, 'failed', 1)
       if tonumber(f[3]) >= tonumber(f[4]) then
         bury(id, ws, now, 'gave up after ' .. f[3] .. ' attempts: ' .. text, dead_ttl)
       else
         redis.call('HSET', jk, 'state', 'retrying', 'last_error', text)
         redis.call('ZADD', K_SCHED, now + tonumber(num), id)
-        redis.call('HINCRBY', K_STATS, 'retrying', 1)
-        redis.call('HINCRBY', wk, 'retrying', 1)
+        c.add(K_STATS, 'retrying', 1)
+        c.add(wk, 'retrying', 1)
       end
     elseif kind == 'x' then
-      redis.call('HINCRBY', K_STATS, 'failed', 1)
-      redis.call('HINCRBY', wk, 'failed', 1)
+      c.add(K_STATS, 'failed', 1)
+      c.add(wk, 'failed', 1)
       bury(id, ws, now, text, dead_ttl)
     elseif kind == 'l' then
       redis.call('HINCRBY', jk, 'attempts', -1)
-      make_ready(id, ws, now, true, default_cap)
+      make_ready(id, ws, now, true)
+      c.add(K_STATS, 'waiting', 1)
     elseif kind == 'p' then
       redis.call('HINCRBY', jk, 'attempts', -1)
       redis.call('HSET', jk, 'state', 'scheduled')
       redis.call('ZADD', K_SCHED, tonumber(num), id)
-      redis.call('HINCRBY', wk, 'scheduled', 1)
-      redis.call('HINCRBY', K_STATS, 'rate_deferred', 1)
+      c.add(wk, 'scheduled', 1)
+      c.add(K_STATS, 'rate_deferred', 1)
     end
-    -- A slot under the workspace's cap was freed.
-    offered = offered + ring_offer(ws, default_cap)
     out[#out + 1] = 1
   end
 end
+c.flush()
+-- Slots under these workspaces' caps were freed.
+local offered = 0
+for ws, _ in pairs(touched) do offered = offered + ring_offer(ws, default_cap) end
 if offered > 0 then redis.call('PUBLISH', K_NOTIFY, offered) end
 return out

@@ -33,9 +33,7 @@ async fn two_hundred_thousand_jobs_due_at_once_are_all_processed_without_worker_
     let sched = format!("{{{}:{QUEUE}}}:sched", queue.config().namespace);
     let mut conn = redis::Client::open(redis_url())
         .unwrap()
-        .get_multiplexed_async_connection_with_config(
-            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
-        )
+        .get_multiplexed_async_connection_with_config(&redis::AsyncConnectionConfig::new().set_response_timeout(None))
         .await
         .unwrap();
     let _: i64 = redis::cmd("ZUNIONSTORE")
@@ -58,9 +56,6 @@ async fn two_hundred_thousand_jobs_due_at_once_are_all_processed_without_worker_
     .await;
     let stats = queue.stats(QUEUE).await.unwrap();
     assert!(done, "only {} of 200000 completed", stats.completed);
-    assert_eq!(
-        (stats.waiting, stats.scheduled, stats.in_flight, stats.dead),
-        (0, 0, 0, 0)
-    );
+    assert_eq!((stats.waiting, stats.scheduled, stats.in_flight, stats.dead), (0, 0, 0, 0));
     w.assert_alive();
 }

@@ -40,18 +40,10 @@ async fn sigkilled_worker_jobs_are_redelivered_within_the_lease_and_its_late_ack
         .expect("spawn crash_worker (built by cargo test as an example)");
 
     let log_key = format!("{{{}:{QUEUE}}}:child-starts", config.namespace);
-    let mut conn = redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     // Mid-batch: the first 8 finished, the next 8 are running.
     let started = eventually(Duration::from_secs(20), async || {
-        let n: usize = redis::cmd("LLEN")
-            .arg(&log_key)
-            .query_async(&mut conn.clone())
-            .await
-            .unwrap();
+        let n: usize = redis::cmd("LLEN").arg(&log_key).query_async(&mut conn.clone()).await.unwrap();
         n >= 12
     })
     .await;
@@ -60,21 +52,13 @@ async fn sigkilled_worker_jobs_are_redelivered_within_the_lease_and_its_late_ack
     let killed_at = Instant::now();
     child.wait().unwrap();
 
-    let child_log: Vec<String> = redis::cmd("LRANGE")
-        .arg(&log_key)
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let child_log: Vec<String> =
+        redis::cmd("LRANGE").arg(&log_key).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
     let child_leases: HashMap<String, u64> = child_log
         .iter()
         .map(|e| {
             let mut p = e.split('|');
-            (
-                p.next().unwrap().to_owned(),
-                p.next().unwrap().parse().unwrap(),
-            )
+            (p.next().unwrap().to_owned(), p.next().unwrap().parse().unwrap())
         })
         .collect();
     let before = queue.stats(QUEUE).await.unwrap();
@@ -82,10 +66,8 @@ async fn sigkilled_worker_jobs_are_redelivered_within_the_lease_and_its_late_ack
 
     let rec = Arc::new(Recorder::default());
     let w = spawn_worker!(queue, rec.clone(), 8, ok_handler);
-    let all_done = eventually(Duration::from_secs(30), async || {
-        queue.stats(QUEUE).await.unwrap().completed == 60
-    })
-    .await;
+    let all_done =
+        eventually(Duration::from_secs(30), async || queue.stats(QUEUE).await.unwrap().completed == 60).await;
     let stats = queue.stats(QUEUE).await.unwrap();
     assert!(all_done, "{} of 60 completed", stats.completed);
     assert_eq!((stats.in_flight, stats.waiting, stats.dead), (0, 0, 0));
@@ -102,10 +84,7 @@ async fn sigkilled_worker_jobs_are_redelivered_within_the_lease_and_its_late_ack
             redelivered += 1;
             assert!(lease_seen.fence > child_fence);
             let after_kill = at.saturating_duration_since(killed_at);
-            assert!(
-                after_kill <= lease + Duration::from_millis(1500),
-                "re-delivered {after_kill:?} after the kill"
-            );
+            assert!(after_kill <= lease + Duration::from_millis(1500), "re-delivered {after_kill:?} after the kill");
         }
     }
     assert!(redelivered > 0, "no job the child was running came back");
@@ -114,19 +93,12 @@ async fn sigkilled_worker_jobs_are_redelivered_within_the_lease_and_its_late_ack
     let mut rejected = 0;
     for (_, lease_seen, _) in starts.iter().filter(|s| s.1.attempt >= 2) {
         if let Some(&child_fence) = child_leases.get(&lease_seen.job_id) {
-            let stale = Lease {
-                fence: child_fence,
-                ..lease_seen.clone()
-            };
+            let stale = Lease { fence: child_fence, ..lease_seen.clone() };
             assert!(!queue.complete(&stale).await.unwrap(), "stale ack accepted");
             rejected += 1;
         }
     }
     assert!(rejected > 0);
-    assert_eq!(
-        queue.stats(QUEUE).await.unwrap().completed,
-        60,
-        "a stale ack changed the count"
-    );
+    assert_eq!(queue.stats(QUEUE).await.unwrap().completed, 60, "a stale ack changed the count");
     w.assert_alive();
 }

@@ -20,26 +20,14 @@ async fn enqueued_job_runs_once_with_a_lease_naming_its_workspace() {
     let lease = &starts[0].0;
     assert_eq!(lease.workspace_id, ws);
     assert_eq!((lease.attempt, lease.fence), (1, 1));
-    assert!(
-        eventually(Duration::from_secs(2), async || queue
-            .stats(QUEUE)
-            .await
-            .unwrap()
-            .completed
-            == 1)
-        .await
-    );
+    assert!(eventually(Duration::from_secs(2), async || queue.stats(QUEUE).await.unwrap().completed == 1).await);
 }
 
 #[tokio::test]
 async fn idle_worker_wakes_on_push_without_waiting_for_its_poll_interval() {
     // With a one-minute safety poll, only the notification can deliver the
     // job within the five seconds allowed.
-    let queue = connect(QueueConfig {
-        idle_poll: Duration::from_secs(60),
-        ..test_config()
-    })
-    .await;
+    let queue = connect(QueueConfig { idle_poll: Duration::from_secs(60), ..test_config() }).await;
     let rec = Arc::new(Recorder::default());
     let _w = spawn_worker!(queue, rec.clone(), 4, ok_handler);
     tokio::time::sleep(Duration::from_millis(500)).await; // let it go idle
@@ -50,11 +38,7 @@ async fn idle_worker_wakes_on_push_without_waiting_for_its_poll_interval() {
 
 #[tokio::test]
 async fn scheduled_job_does_not_run_before_its_run_at() {
-    let queue = connect(QueueConfig {
-        idle_poll: Duration::from_secs(60),
-        ..test_config()
-    })
-    .await;
+    let queue = connect(QueueConfig { idle_poll: Duration::from_secs(60), ..test_config() }).await;
     let rec = Arc::new(Recorder::default());
     let _w = spawn_worker!(queue, rec.clone(), 4, ok_handler);
     let run_at = chrono::Utc::now() + chrono::Duration::milliseconds(400);
@@ -67,8 +51,5 @@ async fn scheduled_job_does_not_run_before_its_run_at() {
     let started = chrono::Utc::now();
     let (_, t) = rec.starts_of(1)[0];
     let started_at = started - chrono::Duration::from_std(t.elapsed()).unwrap();
-    assert!(
-        started_at >= run_at - chrono::Duration::milliseconds(2),
-        "ran early: {started_at} < {run_at}"
-    );
+    assert!(started_at >= run_at - chrono::Duration::milliseconds(2), "ran early: {started_at} < {run_at}");
 }

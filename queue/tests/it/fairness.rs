@@ -6,11 +6,7 @@ use frontdesk_queue::{Lease, QueueConfig};
 
 use crate::helpers::*;
 
-async fn sleeps_10ms(
-    job: TestJob,
-    rec: Data<Arc<Recorder>>,
-    lease: Lease,
-) -> Result<(), BoxDynError> {
+async fn sleeps_10ms(job: TestJob, rec: Data<Arc<Recorder>>, lease: Lease) -> Result<(), BoxDynError> {
     rec.start(&job, &lease);
     tokio::time::sleep(Duration::from_millis(10)).await;
     rec.finish(&job);
@@ -20,11 +16,7 @@ async fn sleeps_10ms(
 #[tokio::test]
 async fn quiet_workspaces_finish_after_a_tiny_fraction_of_a_50k_backlog() {
     // A cap high enough not to matter: what is proven is the round robin.
-    let queue = connect(QueueConfig {
-        workspace_concurrency: 1000,
-        ..test_config()
-    })
-    .await;
+    let queue = connect(QueueConfig { workspace_concurrency: 1000, ..test_config() }).await;
     let noisy = WorkspaceId::new();
     // The backlog is enqueued first: a FIFO queue would run all 50,000 before
     // any quiet job.
@@ -40,29 +32,12 @@ async fn quiet_workspaces_finish_after_a_tiny_fraction_of_a_50k_backlog() {
 
     let rec = Arc::new(Recorder::default());
     let w = spawn_worker!(queue, rec.clone(), 16, ok_handler);
-    let quiet_done = async || {
-        rec.starts
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.0.workspace_id != noisy)
-            .count()
-            == 200
-    };
+    let quiet_done = async || rec.starts.lock().unwrap().iter().filter(|s| s.0.workspace_id != noisy).count() == 200;
     assert!(eventually(Duration::from_secs(60), quiet_done).await);
-    let noisy_started = rec
-        .starts
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|s| s.0.workspace_id == noisy)
-        .count();
+    let noisy_started = rec.starts.lock().unwrap().iter().filter(|s| s.0.workspace_id == noisy).count();
     // One noisy job per turn of the ring: about ten turns for ten quiet jobs
     // each, plus what was buffered. 2% of the backlog is a generous bound.
-    assert!(
-        noisy_started <= 1_000,
-        "{noisy_started} backlog jobs ran before the quiet ones finished"
-    );
+    assert!(noisy_started <= 1_000, "{noisy_started} backlog jobs ran before the quiet ones finished");
     w.assert_alive();
 }
 
@@ -70,10 +45,7 @@ async fn quiet_workspaces_finish_after_a_tiny_fraction_of_a_50k_backlog() {
 async fn workspace_at_its_cap_is_skipped_and_holds_no_worker_slots() {
     let queue = connect(test_config()).await;
     let (capped, other) = (WorkspaceId::new(), WorkspaceId::new());
-    queue
-        .set_workspace_cap(QUEUE, capped, Some(2))
-        .await
-        .unwrap();
+    queue.set_workspace_cap(QUEUE, capped, Some(2)).await.unwrap();
     let mut jobs: Vec<_> = (0..20).map(|n| envelope(capped, n)).collect();
     jobs.extend((100..120).map(|n| envelope(other, n)));
     push_all(&queue, jobs).await;
@@ -84,11 +56,7 @@ async fn workspace_at_its_cap_is_skipped_and_holds_no_worker_slots() {
     let max = rec.max_running.lock().unwrap().clone();
     assert!(max[&capped] <= 2, "cap exceeded: {}", max[&capped]);
     // The slots the capped workspace could not use went to the other one.
-    assert!(
-        max[&other] >= 5,
-        "other workspace only reached {}",
-        max[&other]
-    );
+    assert!(max[&other] >= 5, "other workspace only reached {}", max[&other]);
 }
 
 #[tokio::test]

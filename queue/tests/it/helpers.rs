@@ -21,21 +21,14 @@ pub fn test_config() -> QueueConfig {
         namespace: format!("t-{}", uuid::Uuid::new_v4().simple()),
         lease: Duration::from_secs(2),
         heartbeat: Duration::from_millis(500),
-        backoff: Backoff {
-            base: Duration::from_millis(100),
-            factor: 2.0,
-            max: Duration::from_secs(5),
-            jitter: 0.2,
-        },
+        backoff: Backoff { base: Duration::from_millis(100), factor: 2.0, max: Duration::from_secs(5), jitter: 0.2 },
         idle_poll: Duration::from_millis(500),
         ..QueueConfig::default()
     }
 }
 
 pub async fn connect(config: QueueConfig) -> RedisQueue {
-    RedisQueue::connect(&redis_url(), config)
-        .await
-        .expect("connect to redis")
+    RedisQueue::connect(&redis_url(), config).await.expect("connect to redis")
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -54,12 +47,7 @@ pub fn envelope_with(ws: WorkspaceId, n: u64, key: &str, max_attempts: u32) -> E
     Envelope {
         queue: QUEUE,
         workspace_id: ws,
-        payload: serde_json::to_value(TestJob {
-            workspace_id: ws,
-            n,
-            key: key.into(),
-        })
-        .unwrap(),
+        payload: serde_json::to_value(TestJob { workspace_id: ws, n, key: key.into() }).unwrap(),
         dedupe_key: None,
         run_at: None,
         max_attempts,
@@ -67,10 +55,7 @@ pub fn envelope_with(ws: WorkspaceId, n: u64, key: &str, max_attempts: u32) -> E
 }
 
 pub async fn push_all(queue: &RedisQueue, envelopes: Vec<Envelope>) {
-    let jobs = envelopes
-        .into_iter()
-        .map(|e| (e, PushOptions::default()))
-        .collect();
+    let jobs = envelopes.into_iter().map(|e| (e, PushOptions::default())).collect();
     queue.push_batch(jobs).await.expect("push batch");
 }
 
@@ -84,10 +69,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn start(&self, job: &TestJob, lease: &Lease) {
-        self.starts
-            .lock()
-            .unwrap()
-            .push((job.clone(), lease.clone(), Instant::now()));
+        self.starts.lock().unwrap().push((job.clone(), lease.clone(), Instant::now()));
         let mut running = self.running.lock().unwrap();
         let r = running.entry(job.workspace_id).or_default();
         *r += 1;
@@ -97,12 +79,7 @@ impl Recorder {
     }
 
     pub fn finish(&self, job: &TestJob) {
-        *self
-            .running
-            .lock()
-            .unwrap()
-            .get_mut(&job.workspace_id)
-            .unwrap() -= 1;
+        *self.running.lock().unwrap().get_mut(&job.workspace_id).unwrap() -= 1;
     }
 
     pub fn count(&self) -> usize {
@@ -110,13 +87,7 @@ impl Recorder {
     }
 
     pub fn starts_of(&self, n: u64) -> Vec<(Lease, Instant)> {
-        self.starts
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(j, _, _)| j.n == n)
-            .map(|(_, l, t)| (l.clone(), *t))
-            .collect()
+        self.starts.lock().unwrap().iter().filter(|(j, _, _)| j.n == n).map(|(_, l, t)| (l.clone(), *t)).collect()
     }
 }
 
@@ -163,11 +134,7 @@ impl Drop for WorkerGuard {
 }
 
 /// A handler that records the start and succeeds at once.
-pub async fn ok_handler(
-    job: TestJob,
-    rec: Data<Arc<Recorder>>,
-    lease: Lease,
-) -> Result<(), BoxDynError> {
+pub async fn ok_handler(job: TestJob, rec: Data<Arc<Recorder>>, lease: Lease) -> Result<(), BoxDynError> {
     rec.start(&job, &lease);
     rec.finish(&job);
     Ok(())

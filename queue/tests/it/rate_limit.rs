@@ -15,19 +15,13 @@ async fn five_per_second_limit_is_never_exceeded_while_other_keys_run_at_full_sp
     for n in 0..25 {
         jobs.push((
             envelope_with(ws, n, &limited.key, 5),
-            PushOptions {
-                rate_limit: Some(limited.clone()),
-                ..Default::default()
-            },
+            PushOptions { rate_limit: Some(limited.clone()), ..Default::default() },
         ));
     }
     for n in 100..400 {
         jobs.push((
             envelope_with(WorkspaceId::new(), n, &roomy.key, 5),
-            PushOptions {
-                rate_limit: Some(roomy.clone()),
-                ..Default::default()
-            },
+            PushOptions { rate_limit: Some(roomy.clone()), ..Default::default() },
         ));
     }
     queue.push_batch(jobs).await.unwrap();
@@ -37,11 +31,7 @@ async fn five_per_second_limit_is_never_exceeded_while_other_keys_run_at_full_sp
     assert!(eventually(Duration::from_secs(15), async || rec.count() == 325).await);
 
     let starts = rec.starts.lock().unwrap().clone();
-    let mut limited_starts: Vec<_> = starts
-        .iter()
-        .filter(|s| s.0.key == limited.key)
-        .map(|s| s.2)
-        .collect();
+    let mut limited_starts: Vec<_> = starts.iter().filter(|s| s.0.key == limited.key).map(|s| s.2).collect();
     limited_starts.sort();
     assert_eq!(limited_starts.len(), 25);
     // Any six consecutive starts span at least a second, so no one-second
@@ -49,23 +39,12 @@ async fn five_per_second_limit_is_never_exceeded_while_other_keys_run_at_full_sp
     // admission (Redis clock) and the handler's first instruction.
     for w in limited_starts.windows(6) {
         let span = w[5] - w[0];
-        assert!(
-            span >= Duration::from_millis(990),
-            "6 starts within {span:?}"
-        );
+        assert!(span >= Duration::from_millis(990), "6 starts within {span:?}");
     }
     // The other key was not held back: all of its jobs ran before the limited
     // key could possibly have started its 10th job.
-    let last_roomy = starts
-        .iter()
-        .filter(|s| s.0.key == roomy.key)
-        .map(|s| s.2)
-        .max()
-        .unwrap();
-    assert!(
-        last_roomy < limited_starts[9],
-        "unlimited jobs waited behind the limited key"
-    );
+    let last_roomy = starts.iter().filter(|s| s.0.key == roomy.key).map(|s| s.2).max().unwrap();
+    assert!(last_roomy < limited_starts[9], "unlimited jobs waited behind the limited key");
     assert!(queue.stats(QUEUE).await.unwrap().rate_deferred >= 20);
     w.assert_alive();
 }

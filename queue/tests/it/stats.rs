@@ -7,11 +7,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn stats_count_waiting_scheduled_in_flight_and_oldest_age_per_queue_and_workspace() {
-    let queue = connect(QueueConfig {
-        workspace_concurrency: 2,
-        ..test_config()
-    })
-    .await;
+    let queue = connect(QueueConfig { workspace_concurrency: 2, ..test_config() }).await;
     let (a, b) = (WorkspaceId::new(), WorkspaceId::new());
     let mut jobs: Vec<_> = (0..5).map(|n| envelope(a, n)).collect();
     jobs.push(envelope(b, 10));
@@ -22,10 +18,7 @@ async fn stats_count_waiting_scheduled_in_flight_and_oldest_age_per_queue_and_wo
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let s = queue.stats(QUEUE).await.unwrap();
-    assert_eq!(
-        (s.waiting, s.scheduled, s.in_flight, s.enqueued),
-        (6, 1, 0, 7)
-    );
+    assert_eq!((s.waiting, s.scheduled, s.in_flight, s.enqueued), (6, 1, 0, 7));
     assert!(s.oldest_waiting_age.unwrap() >= Duration::from_millis(50));
     let sa = queue.workspace_stats(QUEUE, a).await.unwrap();
     assert_eq!((sa.waiting, sa.scheduled), (5, 0));
