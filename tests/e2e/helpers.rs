@@ -26,11 +26,16 @@ pub struct TestEnv {
     pub database_url: String,
     pub prefix: String,
     pub jobs: Jobs,
+    pub redis: String,
     data_dir: std::path::PathBuf,
 }
 
 impl TestEnv {
     pub async fn new(owner: &PgPool) -> Self {
+        Self::new_with_redis(owner, &redis_url()).await
+    }
+
+    pub async fn new_with_redis(owner: &PgPool, redis: &str) -> Self {
         let opts = owner.connect_options();
         let database_url = format!(
             "postgres://{}@{}:{}/{}",
@@ -41,9 +46,9 @@ impl TestEnv {
         );
         let db = Db::connect_with(runtime_options(opts.as_ref()), 4).await.unwrap();
         let prefix = format!("fdtest-{}", uuid::Uuid::new_v4().simple());
-        let queue = RedisQueue::connect(&redis_url(), &prefix).await.unwrap();
+        let queue = RedisQueue::connect(redis, &prefix).await.unwrap();
         let data_dir = std::env::temp_dir().join(&prefix);
-        Self { db, database_url, prefix: prefix.clone(), jobs: Jobs::new(queue), data_dir }
+        Self { db, database_url, prefix: prefix.clone(), jobs: Jobs::new(queue), redis: redis.to_owned(), data_dir }
     }
 
     /// Starts `frontdesk <command>` as a separate process on this test's
@@ -52,7 +57,7 @@ impl TestEnv {
         Command::new(env!("CARGO_BIN_EXE_frontdesk"))
             .arg(command)
             .env("DATABASE_URL", &self.database_url)
-            .env("REDIS_URL", redis_url())
+            .env("REDIS_URL", &self.redis)
             .env("FRONTDESK_QUEUE_PREFIX", &self.prefix)
             .env("FRONTDESK_DATA_DIR", &self.data_dir)
             .env("FRONTDESK_LOG_FORMAT", "json")

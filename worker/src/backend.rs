@@ -32,6 +32,20 @@ impl RedisQueue {
         Config::default().queue(format!("{}:{queue}", self.prefix)).lock_tasks(false)
     }
 
+    /// Jobs of `queue` not yet picked up, due or scheduled (all workspaces).
+    pub async fn waiting(&self, queue: &str) -> Result<u64, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let config = self.config(queue);
+        let (active, scheduled): (u64, u64) = redis::pipe()
+            .cmd("LLEN")
+            .arg(config.active_jobs_list())
+            .cmd("ZCARD")
+            .arg(config.scheduled_jobs_set())
+            .query_async(&mut conn)
+            .await?;
+        Ok(active + scheduled)
+    }
+
     /// The storage a worker for `J` consumes.
     pub fn storage<J: Job>(&self) -> RedisStorage<J, ConnectionManager> {
         RedisStorage::new(self.conn.clone()).with_config(self.config(J::QUEUE))

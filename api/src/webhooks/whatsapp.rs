@@ -75,7 +75,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         if items.is_empty() {
             continue;
         }
-        match routes::resolve(&state.db, RouteProvider::Whatsapp, std::slice::from_ref(&metadata.phone_number_id)).await? {
+        match routes::resolve(&state.db, RouteProvider::Whatsapp, std::slice::from_ref(&metadata.phone_number_id))
+            .await?
+        {
             Some(route) => by_workspace.entry(route.workspace_id).or_default().extend(items),
             None => {
                 unroutable += 1;

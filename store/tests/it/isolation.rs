@@ -190,3 +190,87 @@ async fn deleting_a_workspace_leaves_no_row_of_it_in_any_tenant_table(owner: PgP
         assert!(count(B).await >= 1, "{table}: the other workspace lost rows");
     }
 }
+
+#[sqlx::test(migrator = "MIGRATOR", fixtures("two_workspaces"))]
+async fn every_tenant_policy_checks_the_workspace_on_read_and_on_write(owner: PgPool) {
+    for table in tenant_tables(&owner).await {
+        let row = sqlx::query(
+            "SELECT qual, with_check FROM pg_policies
+             WHERE schemaname = 'public' AND tablename = $1 AND policyname = 'tenant_isolation'",
+        )
+        .bind(&table)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+        let (qual, check): (Option<String>, Option<String>) = (row.get("qual"), row.get("with_check"));
+        for (what, expr) in [("USING", qual), ("WITH CHECK", check)] {
+            let expr = expr.unwrap_or_default();
+            assert!(
+                expr.contains("app_current_workspace()"),
+                "{table}: {what} does not compare with the tenant setting: {expr:?}"
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR", fixtures("two_workspaces"))]
+async fn runtime_role_cannot_move_a_row_into_another_workspace_in_any_table(owner: PgPool) {
+    let app = app_db(&owner).await;
+    for table in tenant_tables(&owner).await {
+        let col = workspace_column(&table);
+        let mut tx = app.tenant(A).await.unwrap();
+        let err = sqlx::query(AssertSqlSafe(format!("UPDATE {table} SET {col} = $2 WHERE {col} = $1")))
+            .bind(A.as_uuid())
+            .bind(B.as_uuid())
+            .execute(tx.conn())
+            .await
+            .expect_err(&format!("{table}: a row was relabelled to workspace B"));
+        // RLS's WITH CHECK, or a composite key that refuses the move, both hold the line.
+        let msg = err.to_string();
+        assert!(msg.contains("row-level security") || msg.contains("foreign key"), "{table}: {msg}");
+        tx.rollback().await.unwrap();
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn every_foreign_key_to_a_tenant_table_includes_workspace_id(owner: PgPool) {
+    // For each FK whose target is a tenant table, workspace_id must be among
+    // both the referencing and the referenced columns: a single-column FK
+    // to a tenant row could point into another workspace.
+    let rows = sqlx::query(
+        "SELECT con.conname::text AS name, src.relname::text AS src, dst.relname::text AS dst,
+                (SELECT array_agg(a.attname::text) FROM pg_attribute a WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)) AS src_cols,
+                (SELECT array_agg(a.attname::text) FROM pg_attribute a WHERE a.attrelid = con.confrelid AND a.attnum = ANY (con.confkey)) AS dst_cols
+         FROM pg_constraint con
+         JOIN pg_class src ON src.oid = con.conrelid
+         JOIN pg_class dst ON dst.oid = con.confrelid
+         JOIN pg_namespace n ON n.oid = src.relnamespace
+         WHERE con.contype = 'f' AND n.nspname = 'public'",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap();
+    let tenant = tenant_tables(&owner).await;
+    let mut checked = 0;
+    for row in rows {
+        let (name, dst): (String, String) = (row.get("name"), row.get("dst"));
+        if dst == "workspaces" {
+            continue; // the workspace_id → workspaces(id) key itself
+        }
+        if !tenant.contains(&dst) {
+            continue;
+        }
+        let src_cols: Vec<String> = row.get("src_cols");
+        let dst_cols: Vec<String> = row.get("dst_cols");
+        assert!(
+            src_cols.contains(&"workspace_id".to_string()),
+            "{name}: referencing columns {src_cols:?} omit workspace_id"
+        );
+        assert!(
+            dst_cols.contains(&"workspace_id".to_string()),
+            "{name}: referenced columns {dst_cols:?} omit workspace_id"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "expected the schema's cross-table keys, checked only {checked}");
+}
