@@ -15,6 +15,9 @@ pub struct QueueConfig {
     pub heartbeat: Duration,
     /// Jobs leased per fetch round trip.
     pub batch_size: usize,
+    /// Jobs a workspace may take per turn of the ring (deficit round robin
+    /// quantum). Small keeps turns fair; above 1 it saves Redis work per job.
+    pub fair_quantum: u32,
     /// Jobs of one workspace that may be in flight at once (all workers together),
     /// unless overridden per workspace with [`crate::RedisQueue::set_workspace_cap`].
     pub workspace_concurrency: u32,
@@ -44,6 +47,7 @@ impl Default for QueueConfig {
             lease: Duration::from_secs(6),
             heartbeat: Duration::from_secs(2),
             batch_size: 32,
+            fair_quantum: 4,
             workspace_concurrency: 8,
             backoff: Backoff::default(),
             finished_ttl: Duration::from_secs(3600),
@@ -71,8 +75,9 @@ impl QueueConfig {
         if self.heartbeat >= self.lease {
             return bad("heartbeat must be shorter than the lease");
         }
-        if self.batch_size == 0 || self.workspace_concurrency == 0 || self.enqueue_chunk == 0 {
-            return bad("batch_size, workspace_concurrency and enqueue_chunk must be positive");
+        if self.batch_size == 0 || self.fair_quantum == 0 || self.workspace_concurrency == 0 || self.enqueue_chunk == 0
+        {
+            return bad("batch_size, fair_quantum, workspace_concurrency and enqueue_chunk must be positive");
         }
         if self.dedupe_ttl.is_zero() || self.dead_ttl.is_zero() {
             return bad("dedupe_ttl and dead_ttl must be positive");

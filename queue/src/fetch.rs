@@ -67,13 +67,8 @@ struct FetchReply {
     more: bool,
 }
 
-enum State {
-    Idle,
-    /// With the signal generation seen before the fetch started.
-    Fetching(BoxFuture<'static, Result<FetchReply, QueueError>>, u64),
-    Waiting(BoxFuture<'static, ()>),
-    Admitting(BoxFuture<'static, Result<Admission, QueueError>>, Option<Delivery>),
-}
+type FetchFuture = BoxFuture<'static, Result<FetchReply, QueueError>>;
+type AdmitFuture = BoxFuture<'static, Result<Admission, QueueError>>;
 
 /// A worker's view of one queue. Build a worker as usual:
 ///
@@ -95,7 +90,13 @@ pub struct FairBackend<Args> {
     outcomes: mpsc::UnboundedSender<Outcome>,
     outcomes_rx: Option<mpsc::UnboundedReceiver<Outcome>>,
     keeper: Option<(JoinHandle<()>, Option<oneshot::Sender<()>>)>,
-    state: State,
+    /// A fetch in flight, with the signal generation seen before it started.
+    /// It may run while buffered jobs are still being handed out (prefetch).
+    fetching: Option<(FetchFuture, u64)>,
+    /// Parked: nothing ready, or backing off after an error.
+    waiting: Option<BoxFuture<'static, ()>>,
+    /// A rate-limit check for the job about to be handed out.
+    admitting: Option<(AdmitFuture, Delivery)>,
     buffer: VecDeque<Delivery>,
     error_backoff: Duration,
     _args: PhantomData<fn() -> Args>,
@@ -127,7 +128,9 @@ impl RedisQueue {
             outcomes: tx,
             outcomes_rx: Some(rx),
             keeper: None,
-            state: State::Idle,
+            fetching: None,
+            waiting: None,
+            admitting: None,
             buffer: VecDeque::new(),
             error_backoff: Duration::ZERO,
             _args: PhantomData,
@@ -194,6 +197,49 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
         }
     }
 
+    fn start_fetch(&mut self) {
+        let seen = self.signal.generation();
+        self.fetching = Some((self.fetch(), seen));
+    }
+
+    fn take_reply(&mut self, reply: Result<FetchReply, QueueError>, seen: u64) {
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.error_backoff = (self.error_backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                tracing::warn!(error = %e, queue = %self.name, retry_in = ?self.error_backoff, "queue fetch failed");
+                self.waiting = Some(tokio::time::sleep(self.error_backoff).boxed());
+                return;
+            }
+        };
+        self.error_backoff = Duration::ZERO;
+        let got = !reply.jobs.is_empty();
+        for d in reply.jobs {
+            let running = {
+                let mut held = self.held.lock().expect("held leases poisoned");
+                let running = held.contains_key(&d.id);
+                if !running {
+                    held.insert(d.id.clone(), d.fence);
+                }
+                running
+            };
+            if running {
+                // Our own earlier delivery lost its lease but is still running
+                // here; apalis allows one task per id per worker, so let this
+                // delivery wait one lease.
+                let until_ms = chrono::Utc::now().timestamp_millis().max(0) as u64 + ms(self.queue.config().lease);
+                self.settle_later(&d, OutcomeKind::Postpone { until_ms });
+            } else {
+                self.buffer.push_back(d);
+            }
+        }
+        if !got && !reply.more && self.buffer.is_empty() {
+            let idle = self.queue.config().idle_poll;
+            let timeout = reply.next_wake.map_or(idle, |d| d.min(idle));
+            self.waiting = Some(self.signal.clone().wait(seen, timeout).boxed());
+        }
+    }
+
     fn fetch(&self) -> BoxFuture<'static, Result<FetchReply, QueueError>> {
         let config = self.queue.config();
         let mut inv = scripts::FETCH.prepare_invoke();
@@ -204,7 +250,8 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
             .arg(ms(config.lease))
             .arg(config.promote_limit)
             .arg(config.reap_limit)
-            .arg(ms(config.dead_ttl).max(1));
+            .arg(ms(config.dead_ttl).max(1))
+            .arg(config.fair_quantum);
         let mut conn = self.queue.conn();
         async move {
             let reply: Vec<Value> = inv.invoke_async(&mut conn).await?;
@@ -269,102 +316,69 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
         _worker: &WorkerContext,
     ) -> Poll<Option<Result<Task<Args>, QueueError>>> {
         loop {
-            match &mut self.state {
-                State::Idle => {
-                    if let Some(d) = self.buffer.pop_front() {
-                        if let Some(limit) = d.rate_limit.clone() {
-                            let member = format!("{}:{}", d.id, d.fence);
-                            let namespace = self.queue.config().namespace.clone();
-                            let conn = self.queue.conn();
-                            let ws = d.workspace.clone();
-                            let fut = async move { rate_limit::admit(conn, &namespace, &ws, &limit, &member).await };
-                            self.state = State::Admitting(fut.boxed(), Some(d));
-                            continue;
-                        }
+            if let Some((fut, seen)) = &mut self.fetching
+                && let Poll::Ready(reply) = fut.poll_unpin(cx)
+            {
+                let seen = *seen;
+                self.fetching = None;
+                self.take_reply(reply, seen);
+                continue;
+            }
+            if let Some(wait) = &mut self.waiting {
+                match wait.poll_unpin(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => self.waiting = None,
+                }
+            }
+            if let Some((fut, _)) = &mut self.admitting {
+                let admission = match fut.poll_unpin(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(a) => a,
+                };
+                let (_, d) = self.admitting.take().expect("admitting");
+                match admission {
+                    Ok(Admission::Granted) => {
                         if let Some(task) = self.make_task(d) {
                             return Poll::Ready(Some(Ok(task)));
                         }
-                        continue;
                     }
-                    let seen = self.signal.generation();
-                    self.state = State::Fetching(self.fetch(), seen);
-                }
-                State::Fetching(fut, seen) => {
-                    let seen = *seen;
-                    let reply = match fut.poll_unpin(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(r) => r,
-                    };
-                    match reply {
-                        Ok(reply) => {
-                            self.error_backoff = Duration::ZERO;
-                            let got = !reply.jobs.is_empty();
-                            for d in reply.jobs {
-                                let running = {
-                                    let mut held = self.held.lock().expect("held leases poisoned");
-                                    let running = held.contains_key(&d.id);
-                                    if !running {
-                                        held.insert(d.id.clone(), d.fence);
-                                    }
-                                    running
-                                };
-                                if running {
-                                    // Our own earlier delivery lost its lease but is still
-                                    // running here; apalis allows one task per id per
-                                    // worker, so let this delivery wait one lease.
-                                    let until_ms = chrono::Utc::now().timestamp_millis().max(0) as u64
-                                        + ms(self.queue.config().lease);
-                                    self.settle_later(&d, OutcomeKind::Postpone { until_ms });
-                                } else {
-                                    self.buffer.push_back(d);
-                                }
-                            }
-                            if got || reply.more {
-                                self.state = State::Idle;
-                            } else {
-                                let idle = self.queue.config().idle_poll;
-                                let timeout = reply.next_wake.map_or(idle, |d| d.min(idle));
-                                let fut = self.signal.clone().wait(seen, timeout);
-                                self.state = State::Waiting(fut.boxed());
-                            }
-                        }
-                        Err(e) => {
-                            self.error_backoff =
-                                (self.error_backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
-                            tracing::warn!(error = %e, queue = %self.name, retry_in = ?self.error_backoff, "queue fetch failed");
-                            self.state = State::Waiting(tokio::time::sleep(self.error_backoff).boxed());
-                        }
+                    Ok(Admission::RetryAt(until_ms)) => {
+                        self.settle_later(&d, OutcomeKind::Postpone { until_ms });
+                    }
+                    Err(e) => {
+                        // Cannot prove the limit has room: do not run it now.
+                        tracing::warn!(error = %e, "rate limit check failed; postponing job");
+                        let until_ms = chrono::Utc::now().timestamp_millis().max(0) as u64 + 1000;
+                        self.settle_later(&d, OutcomeKind::Postpone { until_ms });
                     }
                 }
-                State::Waiting(fut) => match fut.poll_unpin(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(()) => self.state = State::Idle,
-                },
-                State::Admitting(fut, d) => {
-                    let admission = match fut.poll_unpin(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(a) => a,
-                    };
-                    let d = d.take().expect("admitting without a delivery");
-                    self.state = State::Idle;
-                    match admission {
-                        Ok(Admission::Granted) => {
-                            if let Some(task) = self.make_task(d) {
-                                return Poll::Ready(Some(Ok(task)));
-                            }
-                        }
-                        Ok(Admission::RetryAt(until_ms)) => {
-                            self.settle_later(&d, OutcomeKind::Postpone { until_ms });
-                        }
-                        Err(e) => {
-                            // Cannot prove the limit has room: do not run it now.
-                            tracing::warn!(error = %e, "rate limit check failed; postponing job");
-                            let until_ms = chrono::Utc::now().timestamp_millis().max(0) as u64 + 1000;
-                            self.settle_later(&d, OutcomeKind::Postpone { until_ms });
-                        }
-                    }
-                }
+                continue;
             }
+            if let Some(d) = self.buffer.pop_front() {
+                // Refill before running dry, so slots never wait on a round trip.
+                if self.buffer.len() < self.queue.config().batch_size / 2 && self.fetching.is_none() {
+                    self.start_fetch();
+                }
+                if let Some(limit) = d.rate_limit.clone() {
+                    let member = format!("{}:{}", d.id, d.fence);
+                    let namespace = self.queue.config().namespace.clone();
+                    let conn = self.queue.conn();
+                    let ws = d.workspace.clone();
+                    let fut = async move { rate_limit::admit(conn, &namespace, &ws, &limit, &member).await };
+                    self.admitting = Some((fut.boxed(), d));
+                    continue;
+                }
+                if let Some(task) = self.make_task(d) {
+                    return Poll::Ready(Some(Ok(task)));
+                }
+                continue;
+            }
+            if self.fetching.is_none() {
+                self.start_fetch();
+                continue;
+            }
+            // The in-flight fetch was polled above and registered the waker.
+            return Poll::Pending;
         }
     }
 
@@ -374,12 +388,13 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
         for d in std::mem::take(&mut self.buffer) {
             self.settle_later(&d, OutcomeKind::Release);
         }
-        if let State::Admitting(_, d) = &mut self.state
-            && let Some(d) = d.take()
-        {
+        if let Some((_, d)) = self.admitting.take() {
             self.settle_later(&d, OutcomeKind::Release);
         }
-        self.state = State::Idle;
+        // A fetch still in flight may lease jobs nobody will run; their leases
+        // expire and they are re-delivered.
+        self.fetching = None;
+        self.waiting = None;
         let Some((handle, stop)) = &mut self.keeper else {
             return Poll::Ready(Ok(()));
         };

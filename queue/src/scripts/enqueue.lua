@@ -26,11 +26,11 @@ for i = 4, #ARGV, 9 do
     if due then state = 'waiting' end
     if ARGV[i + 6] ~= '' then
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-        'attempts', 0, 'fence', 0, 'enqueued_at', now, 'ready_at', now, 'state', state,
+        'fence', 0, 'base', 0, 'enqueued_at', now, 'ready_at', now, 'state', state,
         'rl_key', ARGV[i + 6], 'rl_max', ARGV[i + 7], 'rl_win', ARGV[i + 8])
     else
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-        'attempts', 0, 'fence', 0, 'enqueued_at', now, 'ready_at', now, 'state', state)
+        'fence', 0, 'base', 0, 'enqueued_at', now, 'ready_at', now, 'state', state)
     end
     if due then
       if redis.call('RPUSH', k_ready(ws), id) == 1 then

@@ -1,9 +1,9 @@
 -- Promote due jobs, recover expired leases, then lease up to `batch` jobs,
 -- walking the ring of workspaces. Each visit takes a quantum of
--- max(1, remaining / ring length) jobs, bounded by the workspace's room under
--- its cap: strict one-job round robin when many workspaces wait, and few
--- visits when few do.
--- ARGV: base, batch, default_cap, lease_ms, promote_limit, reap_limit, dead_ttl_ms
+-- max(quantum, remaining / ring length) jobs, bounded by the workspace's room under
+-- its cap: round robin with a small quantum when many workspaces wait, and
+-- few visits when few do.
+-- ARGV: base, batch, default_cap, lease_ms, promote_limit, reap_limit, dead_ttl_ms, quantum
 -- Returns {ms until the next scheduled job or lease expiry (or -1), more (0/1),
 --   n, then n groups of id, fence, attempts, max, ws, payload, rl_key, rl_max, rl_win}
 local batch = tonumber(ARGV[2])
@@ -12,6 +12,7 @@ local lease_ms = tonumber(ARGV[4])
 local promote_limit = tonumber(ARGV[5])
 local reap_limit = tonumber(ARGV[6])
 local dead_ttl = tonumber(ARGV[7])
+local quantum = tonumber(ARGV[8])
 local now = now_ms()
 local c = counters()
 local woke = 0
@@ -41,11 +42,11 @@ end
 local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, reap_limit)
 for _, id in ipairs(expired) do
   redis.call('ZREM', K_LEASES, id)
-  local f = redis.call('HMGET', k_job(id), 'ws', 'attempts', 'max')
+  local f = redis.call('HMGET', k_job(id), 'ws', 'fence', 'base', 'max')
   if f[1] then
     redis.call('HINCRBY', k_ws(f[1]), 'inflight', -1)
     c.add(K_STATS, 'redelivered', 1)
-    if tonumber(f[2]) >= tonumber(f[3]) then
+    if tonumber(f[2]) - tonumber(f[3]) >= tonumber(f[4]) then
       bury(id, f[1], now, 'lease expired on the final attempt (worker died or stalled)', dead_ttl)
     else
       make_ready(id, f[1], now, true)
@@ -83,7 +84,7 @@ while n < batch and steps < max_steps and ring_len > 0 do
   local wk = k_ws(ws)
   local inflight, cap = load_ws(ws, default_cap)
   local room = cap - inflight
-  local take = math.max(1, math.floor((batch - n) / ring_len))
+  local take = math.max(quantum, math.floor((batch - n) / ring_len))
   if take > room then take = room end
   if take > batch - n then take = batch - n end
   local drop = take <= 0
@@ -94,10 +95,12 @@ while n < batch and steps < max_steps and ring_len > 0 do
       local leases = {}
       for _, id in ipairs(ids) do
         local jk = k_job(id)
-        local f = redis.call('HMGET', jk, 'payload', 'max', 'rl_key', 'rl_max', 'rl_win')
+        local f = redis.call('HMGET', jk, 'payload', 'max', 'rl_key', 'rl_max', 'rl_win', 'base')
         if f[1] then
+          -- One increment serves as fencing token and attempt counter:
+          -- attempts = fence - base (base moves on release and dead retry).
           local fence = redis.call('HINCRBY', jk, 'fence', 1)
-          local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
+          local attempts = fence - tonumber(f[6] or '0')
           leases[#leases + 1] = deadline
           leases[#leases + 1] = id
           out[#out + 1] = id

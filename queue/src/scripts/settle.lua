@@ -16,7 +16,7 @@ local touched = {}
 for i = 5, #ARGV, 5 do
   local kind, id, fence, num, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local jk = k_job(id)
-  local f = redis.call('HMGET', jk, 'fence', 'ws', 'attempts', 'max')
+  local f = redis.call('HMGET', jk, 'fence', 'ws', 'base', 'max')
   -- ZREM doubles as the check that the lease still exists.
   if f[1] ~= fence or redis.call('ZREM', K_LEASES, id) == 0 then
     c.add(K_STATS, 'rejected_acks', 1)
@@ -38,8 +38,9 @@ for i = 5, #ARGV, 5 do
     elseif kind == 'r' then
       c.add(K_STATS, 'failed', 1)
       c.add(wk, 'failed', 1)
-      if tonumber(f[3]) >= tonumber(f[4]) then
-        bury(id, ws, now, 'gave up after ' .. f[3] .. ' attempts: ' .. text, dead_ttl)
+      local attempts = tonumber(f[1]) - tonumber(f[3])
+      if attempts >= tonumber(f[4]) then
+        bury(id, ws, now, 'gave up after ' .. attempts .. ' attempts: ' .. text, dead_ttl)
       else
         redis.call('HSET', jk, 'state', 'retrying', 'last_error', text)
         redis.call('ZADD', K_SCHED, now + tonumber(num), id)
@@ -51,11 +52,11 @@ for i = 5, #ARGV, 5 do
       c.add(wk, 'failed', 1)
       bury(id, ws, now, text, dead_ttl)
     elseif kind == 'l' then
-      redis.call('HINCRBY', jk, 'attempts', -1)
+      redis.call('HINCRBY', jk, 'base', 1)
       make_ready(id, ws, now, true)
       c.add(K_STATS, 'waiting', 1)
     elseif kind == 'p' then
-      redis.call('HINCRBY', jk, 'attempts', -1)
+      redis.call('HINCRBY', jk, 'base', 1)
       redis.call('HSET', jk, 'state', 'scheduled')
       redis.call('ZADD', K_SCHED, tonumber(num), id)
       c.add(wk, 'scheduled', 1)
