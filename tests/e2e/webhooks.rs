@@ -7,9 +7,11 @@ use frontdesk_jobs::{WorkspaceId, queue};
 use frontdesk_store::routes::RouteProvider;
 use sqlx::PgPool;
 
+use frontdesk_worker::outbox_relay::relay_once;
+
 use crate::{
     app::{TestApp, WHATSAPP_VERIFY_TOKEN, whatsapp_messages},
-    helpers::eventually,
+    helpers::{PrivateRedis, eventually},
 };
 
 const MIGRATOR: &sqlx::migrate::Migrator = &frontdesk_store::MIGRATOR;
@@ -306,4 +308,51 @@ async fn a_burst_of_google_pushes_enqueues_exactly_one_coalesced_sync(owner: PgP
     );
     assert_eq!(app.waiting_jobs(queue::SYNC_CALENDAR).await, 1);
     assert_eq!(app.google_push("channel-1", "wrong-token", 7, "exists").await.status(), 403);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn with_redis_down_webhooks_succeed_and_the_outbox_runs_each_job_once_after_recovery(owner: PgPool) {
+    let mut redis = PrivateRedis::start().await;
+    let app = TestApp::spawn_with_redis(&owner, &redis.url()).await;
+    let ws = app.workspace("Iron Temple").await;
+    app.twilio(ws, AC_A, NUM_A, "token-a").await;
+
+    redis.stop();
+    for (sid, from) in [("SM-r1", "+15557770011"), ("SM-r2", "+15557770012"), ("SM-r3", "+15557770013")] {
+        let res = app.post_twilio("/webhooks/twilio/sms", &sms(sid, AC_A, NUM_A, from, "hi"), "token-a").await;
+        assert_eq!(res.status(), 200, "a Redis outage must not fail the webhook");
+    }
+    let pending =
+        "SELECT count(*) FROM outbox WHERE workspace_id = $1 AND queue = 'process-inbound' AND done_at IS NULL";
+    assert_eq!(scalar(&app, pending, ws).await, 3);
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM outbox WHERE workspace_id = $1 AND enqueued_at IS NULL", ws).await,
+        3
+    );
+
+    redis.restart().await;
+    let jobs = frontdesk_jobs::Jobs::new(app.queue.clone());
+    // Within the timeout only the released (never pushed) entries go.
+    let total = std::sync::atomic::AtomicUsize::new(0);
+    let pushed = eventually(Duration::from_secs(30), || async {
+        let n = relay_once(app.db(), &jobs, Duration::from_secs(300)).await.unwrap_or(0);
+        total.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n == 3
+    })
+    .await;
+    assert!(pushed, "the relay did not push the three entries once Redis was back");
+    app.start_worker().await;
+    assert!(
+        eventually(Duration::from_secs(20), || async { scalar(&app, pending, ws).await == 0 }).await,
+        "outbox entries not settled"
+    );
+    assert_eq!(activity(&app, ws, "message_processed").await, 3);
+
+    // A relay that has waited past its timeout re-pushes only what has not
+    // run (the classifications, whose worker comes later), never the settled jobs.
+    assert_eq!(relay_once(app.db(), &jobs, Duration::ZERO).await.unwrap(), 3);
+    let queued: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT queue FROM outbox WHERE done_at IS NULL").fetch_all(&owner).await.unwrap();
+    assert_eq!(queued, vec!["classify-lead"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(activity(&app, ws, "message_processed").await, 3);
 }

@@ -9,7 +9,7 @@ use apalis_core::{backend::TaskSink, task::builder::TaskBuilder};
 use apalis_redis::{Config, RedisStorage};
 use async_trait::async_trait;
 use frontdesk_jobs::{EnqueueError, Enqueued, Envelope, Job, JobQueue, queue};
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// How often an idle apalis-redis worker polls; without it a new job waits ~28 s.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -24,7 +24,14 @@ impl RedisQueue {
     /// `prefix` namespaces every key (tests use a random one each).
     pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(redis_url)?;
-        let conn = client.get_connection_manager().await?;
+        // Fail fast while Redis is down: callers (webhooks) fall back to the
+        // outbox instead of holding the provider's request open.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = client.get_connection_manager_with_config(config).await?;
         Ok(Self { conn, prefix: prefix.to_owned() })
     }
 

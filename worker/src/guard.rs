@@ -21,11 +21,11 @@ use apalis_core::{
     error::{AbortError, BoxDynError},
     task::{Task, status::Status},
 };
-use frontdesk_jobs::{EntityRef, Job, Jobs, WorkspaceId};
+use frontdesk_jobs::{EntityRef, Job, Jobs, OutboxId, WorkspaceId};
 use frontdesk_store::{
     Db, TenantTx, activity,
     activity::Activity,
-    references,
+    outbox, references,
     workspaces::{self, WorkspaceState},
 };
 use futures::{FutureExt, future::BoxFuture};
@@ -150,6 +150,8 @@ where
         let shared = self.shared.clone();
         let workspace_id = task.args.workspace_id();
         let job_id = task.ctx().task_id().map(ToString::to_string).unwrap_or_default();
+        // Jobs pushed from the outbox carry its entry id as their idempotency key.
+        let outbox_id = task.ctx().idempotency_key().and_then(outbox::parse_job_key);
         let span = info_span!("job", queue = J::QUEUE, workspace_id = %workspace_id, job_id = %job_id, attempt = task.ctx().attempt());
         async move {
             let context = match shared.admit(&task.args).await {
@@ -163,6 +165,9 @@ where
                 }
                 Err(Refusal::Deny(denial)) => {
                     shared.report(workspace_id, J::QUEUE, &job_id, &denial).await;
+                    if let (false, Some(id)) = (denial == Denial::WorkspaceMissing, outbox_id) {
+                        shared.settle_outbox(workspace_id, id).await;
+                    }
                     task.ctx().raw_status().store(Status::Killed);
                     return Err(Box::new(AbortError::new(JobError::Permanent(denial.to_string()))) as BoxDynError);
                 }
@@ -173,13 +178,23 @@ where
                 // The handler did not take the transaction: nothing to keep.
                 let _ = tx.rollback().await;
             }
-            result.map_err(|e: BoxDynError| match e.downcast::<JobError>() {
+            let result = result.map_err(|e: BoxDynError| match e.downcast::<JobError>() {
                 Ok(permanent) if matches!(*permanent, JobError::Permanent(_)) => {
                     Box::new(AbortError::new(*permanent)) as BoxDynError
                 }
                 Ok(other) => other as BoxDynError,
                 Err(e) => e,
-            })
+            });
+            // Done or dead: either way the relay must not push it again.
+            // A retryable failure stays pending, so a job Redis loses is re-pushed.
+            let settled = match &result {
+                Ok(_) => true,
+                Err(e) => e.downcast_ref::<AbortError>().is_some(),
+            };
+            if let (true, Some(id)) = (settled, outbox_id) {
+                shared.settle_outbox(workspace_id, id).await;
+            }
+            result
         }
         .instrument(span)
         .boxed()
@@ -220,6 +235,19 @@ impl Shared {
             }
         }
         Ok(state)
+    }
+
+    async fn settle_outbox(&self, workspace_id: WorkspaceId, id: OutboxId) {
+        let settled = async {
+            let mut tx = self.db.tenant(workspace_id).await?;
+            outbox::mark_done(&mut tx, id).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = settled {
+            // Harmless: the relay re-pushes it after its timeout and handlers are idempotent.
+            warn!(error = %e, outbox_id = %id, "could not mark outbox entry done");
+        }
     }
 
     async fn report(&self, workspace_id: WorkspaceId, queue: &str, job_id: &str, denial: &Denial) {

@@ -43,19 +43,21 @@ pub async fn run(db: Db, jobs: Jobs, config: RelayConfig, mut stop: watch::Recei
 
 /// One scan: claims due entries and pushes them. Returns how many were pushed.
 pub async fn relay_once(db: &Db, jobs: &Jobs, stale_after: Duration) -> Result<usize, frontdesk_store::StoreError> {
-    let claimed = outbox::claim(db, BATCH, stale_after).await?;
+    let mut claimed = outbox::claim(db, BATCH, stale_after).await?.into_iter();
     let mut pushed = 0;
-    for entry in claimed {
-        let workspace_id = entry.envelope.workspace_id;
-        match jobs.enqueue_envelope(entry.envelope).await {
-            Ok(_) => pushed += 1,
-            Err(e) => {
-                warn!(error = %e, outbox_id = %entry.id, attempts = entry.relay_attempts, "relay push failed");
-                outbox::release(db, workspace_id, entry.id).await?;
-                // Redis is down: stop this scan rather than fail every entry.
-                break;
+    while let Some(entry) = claimed.next() {
+        let (id, workspace_id) = (entry.id, entry.envelope.workspace_id);
+        if let Err(e) = jobs.enqueue_envelope(entry.envelope).await {
+            warn!(error = %e, outbox_id = %id, attempts = entry.relay_attempts, "relay push failed");
+            // Redis is down: hand this entry and the rest of the claim back
+            // for the next scan instead of failing each in turn.
+            outbox::release(db, workspace_id, id).await?;
+            for rest in claimed {
+                outbox::release(db, rest.envelope.workspace_id, rest.id).await?;
             }
+            break;
         }
+        pushed += 1;
     }
     Ok(pushed)
 }
