@@ -47,7 +47,10 @@ impl RedisQueue {
                     .arg(ms(config.dedupe_ttl).max(1));
                 for &i in chunk {
                     let (envelope, options) = &jobs[i];
-                    let id = options.job_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                    let (id, check) = match &options.job_id {
+                        Some(id) => (id.clone(), "1"),
+                        None => (uuid::Uuid::now_v7().to_string(), ""),
+                    };
                     let run_at = envelope.run_at.map(|t| t.timestamp_millis().max(0)).unwrap_or(0);
                     let (rl_key, rl_max, rl_win) = match &options.rate_limit {
                         Some(rl) => (rl.key.as_str(), rl.max, ms(rl.per)),
@@ -61,7 +64,8 @@ impl RedisQueue {
                         .arg(envelope.dedupe_key.as_deref().unwrap_or(""))
                         .arg(rl_key)
                         .arg(rl_max)
-                        .arg(rl_win);
+                        .arg(rl_win)
+                        .arg(check);
                 }
                 let created: Vec<i64> = inv.invoke_async(&mut conn).await?;
                 if created.len() != chunk.len() {

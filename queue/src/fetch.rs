@@ -158,7 +158,8 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
     }
 
     fn settle_later(&self, d: &Delivery, kind: OutcomeKind) {
-        let _ = self.outcomes.send(Outcome { job_id: d.id.clone(), fence: d.fence, kind });
+        let _ =
+            self.outcomes.send(Outcome { job_id: d.id.clone(), fence: d.fence, workspace: d.workspace.clone(), kind });
     }
 
     /// Turns a delivery into an apalis task; a payload that does not decode

@@ -4,13 +4,13 @@
 //!
 //! | key | type | holds |
 //! |-----|------|-------|
-//! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `fence` (also the delivery count), `base` (attempts = fence − base), `state`, `enqueued_at`, `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win` |
+//! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `fence` (also the delivery count), `base` (attempts = fence − base), `state`, `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win` |
 //! | `B:w:<ws>:ready` | LIST | the workspace's waiting job ids, FIFO |
 //! | `B:w:<ws>` | HASH | per-workspace `inflight`, `cap` (override), and counters `scheduled`, `retrying`, `dead`, `completed`, `failed` |
 //! | `B:ring` | LIST | workspaces with ready work and room under their cap, round robin |
 //! | `B:inring` | SET | membership of `B:ring`, so a workspace is on it at most once |
 //! | `B:sched` | ZSET | id → run_at ms: delayed jobs, retries in backoff, rate-limited jobs |
-//! | `B:leases` | ZSET | id → lease expiry ms of every delivered, unfinished job |
+//! | `B:leases` | ZSET | `fence\|id` → lease expiry ms of every delivered, unfinished job |
 //! | `B:dead` | ZSET | `ws\|id` → died_at ms |
 //! | `B:heads` | ZSET | ws → ready_at of the workspace's oldest waiting job; lazily maintained, repaired by `stats.lua` |
 //! | `B:stats` | HASH | queue counters: `waiting`, `retrying`, `enqueued`, `completed`, `failed`, `dead_total`, `redelivered`, `rejected_acks`, `duplicates`, `rate_deferred` |

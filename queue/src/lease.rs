@@ -192,7 +192,7 @@ pub(crate) async fn settle(
             OutcomeKind::Release => ("l", 0, ""),
             OutcomeKind::Postpone { until_ms } => ("p", *until_ms, ""),
         };
-        inv.arg(kind).arg(&o.job_id).arg(o.fence).arg(number).arg(text);
+        inv.arg(kind).arg(&o.job_id).arg(o.fence).arg(&o.workspace).arg(number).arg(text);
     }
     let accepted: Vec<i64> = inv.invoke_async(&mut queue.conn()).await?;
     if accepted.len() != outcomes.len() {
@@ -207,7 +207,12 @@ impl RedisQueue {
     /// `false` if the lease is stale (its fencing token is no longer current).
     pub async fn complete(&self, lease: &Lease) -> Result<bool, QueueError> {
         let keys = self.keys(&lease.queue);
-        let outcome = Outcome { job_id: lease.job_id.clone(), fence: lease.fence, kind: OutcomeKind::Done };
+        let outcome = Outcome {
+            job_id: lease.job_id.clone(),
+            fence: lease.fence,
+            workspace: lease.workspace_id.to_string(),
+            kind: OutcomeKind::Done,
+        };
         Ok(settle(self, &keys, &[outcome]).await?[0])
     }
 }

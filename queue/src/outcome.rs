@@ -7,7 +7,7 @@
 //!   once, with the error as the reason (permanent failure, no retry).
 //! - [`RetryAfterError`] → retried after the duration it names.
 //! - any other error → retried after exponential backoff with jitter, or dead
-//!   once the job's `max_attempts` are used up.
+//!   once the job's `max_attempts` are used up (the reason says so).
 //!
 //! Retries happen in Redis (the job goes to the scheduled set), never inside
 //! the worker slot; do not add apalis's in-process retry layer on top.
@@ -33,6 +33,7 @@ use crate::{Lease, retry::Backoff};
 pub(crate) struct Outcome {
     pub(crate) job_id: String,
     pub(crate) fence: u64,
+    pub(crate) workspace: String,
     pub(crate) kind: OutcomeKind,
 }
 
@@ -60,16 +61,21 @@ impl OutcomeKind {
             return Self::Done;
         };
         let mut cur: Option<&(dyn StdError + 'static)> = Some(err.as_ref());
+        let mut delay = None;
         while let Some(e) = cur {
             if e.is::<AbortError>() {
                 return Self::Dead { reason: err.to_string() };
             }
             if let Some(r) = e.downcast_ref::<RetryAfterError>() {
-                return Self::Retry { delay: r.get_duration(), error: err.to_string() };
+                delay = Some(r.get_duration());
+                break;
             }
             cur = e.source();
         }
-        Self::Retry { delay: backoff.delay(lease.attempt), error: err.to_string() }
+        if lease.attempt >= lease.max_attempts {
+            return Self::Dead { reason: format!("gave up after {} attempts: {err}", lease.attempt) };
+        }
+        Self::Retry { delay: delay.unwrap_or_else(|| backoff.delay(lease.attempt)), error: err.to_string() }
     }
 }
 
@@ -143,7 +149,12 @@ where
             let kind = OutcomeKind::of(&result, &lease, &backoff);
             // Fails only once the worker's keeper is gone (shutdown); the
             // lease then expires and the job is re-delivered.
-            let _ = outcomes.send(Outcome { job_id: lease.job_id, fence: lease.fence, kind });
+            let _ = outcomes.send(Outcome {
+                workspace: lease.workspace_id.to_string(),
+                job_id: lease.job_id,
+                fence: lease.fence,
+                kind,
+            });
         }
         Poll::Ready(result)
     }

@@ -1,6 +1,7 @@
--- Batch enqueue. ARGV: base, default_cap, dedupe_ttl_ms, then groups of 9:
+-- Batch enqueue. ARGV: base, default_cap, dedupe_ttl_ms, then groups of 10:
 -- id, ws, payload, max_attempts, run_at_ms (0 = now), dedupe key ('' = none),
--- rate key ('' = none), rate max, rate window ms.
+-- rate key ('' = none), rate max, rate window ms, check ('1' if the id came
+-- from the caller; generated UUIDv7s cannot collide and skip the lookup).
 -- Returns one 1 (created) or 0 (duplicate) per job.
 local default_cap = tonumber(ARGV[2])
 local dedupe_ttl = tonumber(ARGV[3])
@@ -9,11 +10,11 @@ local out = {}
 local c = counters()
 local touched = {}
 local ready = 0
-for i = 4, #ARGV, 9 do
+for i = 4, #ARGV, 10 do
   local id, ws, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local max_attempts, run_at, dedupe = ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
   local jk = k_job(id)
-  local dup = redis.call('EXISTS', jk) == 1
+  local dup = ARGV[i + 9] == '1' and redis.call('EXISTS', jk) == 1
   if not dup and dedupe ~= '' then
     dup = not redis.call('SET', B .. ':dedupe:' .. dedupe, id, 'NX', 'PX', dedupe_ttl)
   end
@@ -26,11 +27,12 @@ for i = 4, #ARGV, 9 do
     if due then state = 'waiting' end
     if ARGV[i + 6] ~= '' then
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-        'fence', 0, 'base', 0, 'enqueued_at', now, 'ready_at', now, 'state', state,
+        'ready_at', now, 'state', state,
         'rl_key', ARGV[i + 6], 'rl_max', ARGV[i + 7], 'rl_win', ARGV[i + 8])
     else
+      -- fence and base start absent (0); fewer fields, less memory per job.
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-        'fence', 0, 'base', 0, 'enqueued_at', now, 'ready_at', now, 'state', state)
+        'ready_at', now, 'state', state)
     end
     if due then
       if redis.call('RPUSH', k_ready(ws), id) == 1 then

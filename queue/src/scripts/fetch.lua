@@ -40,13 +40,15 @@ end
 
 -- Leases that were not renewed belong to dead (or partitioned) workers.
 local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, reap_limit)
-for _, id in ipairs(expired) do
-  redis.call('ZREM', K_LEASES, id)
+for _, member in ipairs(expired) do
+  redis.call('ZREM', K_LEASES, member)
+  local id = member
+  id = string.sub(id, string.find(id, '|', 1, true) + 1)
   local f = redis.call('HMGET', k_job(id), 'ws', 'fence', 'base', 'max')
   if f[1] then
     redis.call('HINCRBY', k_ws(f[1]), 'inflight', -1)
     c.add(K_STATS, 'redelivered', 1)
-    if tonumber(f[2]) - tonumber(f[3]) >= tonumber(f[4]) then
+    if tonumber(f[2] or '0') - tonumber(f[3] or '0') >= tonumber(f[4]) then
       bury(id, f[1], now, 'lease expired on the final attempt (worker died or stalled)', dead_ttl)
     else
       make_ready(id, f[1], now, true)
@@ -102,7 +104,9 @@ while n < batch and steps < max_steps and ring_len > 0 do
           local fence = redis.call('HINCRBY', jk, 'fence', 1)
           local attempts = fence - tonumber(f[6] or '0')
           leases[#leases + 1] = deadline
-          leases[#leases + 1] = id
+          -- The fence in the member makes a stale holder's lease a
+          -- different member: settling or renewing it finds nothing.
+          leases[#leases + 1] = fence .. '|' .. id
           out[#out + 1] = id
           out[#out + 1] = fence
           out[#out + 1] = attempts

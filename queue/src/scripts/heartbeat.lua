@@ -5,11 +5,11 @@ local lease_ms = tonumber(ARGV[2])
 local now = now_ms()
 local lost = {}
 for i = 3, #ARGV, 2 do
-  local id, fence = ARGV[i], ARGV[i + 1]
-  if redis.call('HGET', k_job(id), 'fence') == fence and redis.call('ZSCORE', K_LEASES, id) then
-    redis.call('ZADD', K_LEASES, 'XX', now + lease_ms, id)
+  local member = ARGV[i + 1] .. '|' .. ARGV[i]
+  if redis.call('ZSCORE', K_LEASES, member) then
+    redis.call('ZADD', K_LEASES, 'XX', now + lease_ms, member)
   else
-    lost[#lost + 1] = id
+    lost[#lost + 1] = ARGV[i]
   end
 end
 return lost

@@ -1,11 +1,13 @@
 -- Applies a batch of outcomes from one worker. Every outcome carries the
--- fencing token of the delivery it answers; an outcome whose token is not the
--- job's current one, or whose lease is gone, is rejected (0) and changes nothing.
+-- fencing token of the delivery it answers; the lease member is "fence|id",
+-- so an outcome from a stale holder (reaped, or re-delivered since) matches
+-- no lease, is rejected (0) and changes nothing.
 -- ARGV: base, default_cap, finished_ttl_ms (0 = delete), dead_ttl_ms, then
--- groups of 5: kind, id, fence, number, text
---   kind d = done, r = failed (retry after `number` ms unless out of attempts),
---   x = permanent failure (dead set, reason `text`), l = release (put back
---   unstarted), p = postpone to absolute ms `number` (rate limited; not an attempt)
+-- groups of 6: kind, id, fence, ws, number, text
+--   kind d = done, r = failed, retry after `number` ms, x = dead (reason
+--   `text`; the worker sends x for a failure on the last attempt), l = release
+--   (put back unstarted), p = postpone to absolute ms `number` (rate limited;
+--   not an attempt)
 local default_cap = tonumber(ARGV[2])
 local finished_ttl = tonumber(ARGV[3])
 local dead_ttl = tonumber(ARGV[4])
@@ -13,16 +15,13 @@ local now = now_ms()
 local out = {}
 local c = counters()
 local touched = {}
-for i = 5, #ARGV, 5 do
-  local kind, id, fence, num, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+for i = 5, #ARGV, 6 do
+  local kind, id, fence, ws, num, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local jk = k_job(id)
-  local f = redis.call('HMGET', jk, 'fence', 'ws', 'base', 'max')
-  -- ZREM doubles as the check that the lease still exists.
-  if f[1] ~= fence or redis.call('ZREM', K_LEASES, id) == 0 then
+  if redis.call('ZREM', K_LEASES, fence .. '|' .. id) == 0 then
     c.add(K_STATS, 'rejected_acks', 1)
     out[#out + 1] = 0
   else
-    local ws = f[2]
     local wk = k_ws(ws)
     touched[ws] = true
     c.add(wk, 'inflight', -1)
@@ -38,15 +37,10 @@ for i = 5, #ARGV, 5 do
     elseif kind == 'r' then
       c.add(K_STATS, 'failed', 1)
       c.add(wk, 'failed', 1)
-      local attempts = tonumber(f[1]) - tonumber(f[3])
-      if attempts >= tonumber(f[4]) then
-        bury(id, ws, now, 'gave up after ' .. attempts .. ' attempts: ' .. text, dead_ttl)
-      else
-        redis.call('HSET', jk, 'state', 'retrying', 'last_error', text)
-        redis.call('ZADD', K_SCHED, now + tonumber(num), id)
-        c.add(K_STATS, 'retrying', 1)
-        c.add(wk, 'retrying', 1)
-      end
+      redis.call('HSET', jk, 'state', 'retrying', 'last_error', text)
+      redis.call('ZADD', K_SCHED, now + tonumber(num), id)
+      c.add(K_STATS, 'retrying', 1)
+      c.add(wk, 'retrying', 1)
     elseif kind == 'x' then
       c.add(K_STATS, 'failed', 1)
       c.add(wk, 'failed', 1)

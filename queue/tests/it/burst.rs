@@ -58,4 +58,6 @@ async fn two_hundred_thousand_jobs_due_at_once_are_all_processed_without_worker_
     assert!(done, "only {} of 200000 completed", stats.completed);
     assert_eq!((stats.waiting, stats.scheduled, stats.in_flight, stats.dead), (0, 0, 0, 0));
     w.assert_alive();
+    drop(w);
+    drop_namespace(&queue).await;
 }

@@ -39,6 +39,8 @@ async fn quiet_workspaces_finish_after_a_tiny_fraction_of_a_50k_backlog() {
     // each, plus what was buffered. 2% of the backlog is a generous bound.
     assert!(noisy_started <= 1_000, "{noisy_started} backlog jobs ran before the quiet ones finished");
     w.assert_alive();
+    drop(w);
+    drop_namespace(&queue).await;
 }
 
 #[tokio::test]
