@@ -10,5 +10,6 @@ mod delivery;
 mod enqueue;
 mod fairness;
 mod rate_limit;
+mod reconnect;
 mod retries;
 mod stats;
