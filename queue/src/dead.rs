@@ -33,21 +33,20 @@ impl RedisQueue {
         let mut pipe = redis::pipe();
         for (member, _) in &members {
             let id = member.split_once('|').map_or(member.as_str(), |(_, id)| id);
-            pipe.cmd("HMGET").arg(k.job(id)).arg(&["reason", "fence", "base", "payload"]);
+            pipe.cmd("HMGET").arg(k.job(id)).arg(&["reason", "att", "payload"]);
         }
         #[allow(clippy::type_complexity)]
-        let fields: Vec<(Option<String>, Option<u32>, Option<u32>, Option<String>)> =
-            pipe.query_async(&mut conn).await?;
+        let fields: Vec<(Option<String>, Option<u32>, Option<String>)> = pipe.query_async(&mut conn).await?;
         Ok(members
             .into_iter()
             .zip(fields)
-            .map(|((member, died_at), (reason, fence, base, payload))| {
+            .map(|((member, died_at), (reason, att, payload))| {
                 let (ws, id) = member.split_once('|').unwrap_or(("", &member));
                 DeadJob {
                     job_id: id.to_owned(),
                     workspace: ws.to_owned(),
                     reason: reason.unwrap_or_default(),
-                    attempts: fence.unwrap_or(0).saturating_sub(base.unwrap_or(0)),
+                    attempts: att.unwrap_or(0),
                     died_at_ms: died_at as i64,
                     payload: payload.unwrap_or_default(),
                 }

@@ -4,7 +4,7 @@
 //!
 //! | key | type | holds |
 //! |-----|------|-------|
-//! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `fence` (also the delivery count), `base` (attempts = fence − base), `state`, `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win` |
+//! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `att` (attempts used), `state`, `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win` |
 //! | `B:w:<ws>:ready` | LIST | the workspace's waiting job ids, FIFO |
 //! | `B:w:<ws>` | HASH | per-workspace `inflight`, `cap` (override), and counters `scheduled`, `retrying`, `dead`, `completed`, `failed` |
 //! | `B:ring` | LIST | workspaces with ready work and room under their cap, round robin |
@@ -16,6 +16,7 @@
 //! | `B:stats` | HASH | queue counters: `waiting`, `retrying`, `enqueued`, `completed`, `failed`, `dead_total`, `redelivered`, `rejected_acks`, `duplicates`, `rate_deferred` |
 //! | `B:paused` | SET | paused workspaces |
 //! | `B:dedupe:<key>` | STRING | job id, with the dedupe TTL |
+//! | `B:fence` | STRING | counter issuing fencing tokens (monotonic, so per job too) |
 //! | `B:notify` | channel | published when work becomes ready |
 //!
 //! Rate limits are shared by every queue, so they live in their own slot per

@@ -13,6 +13,7 @@ local K_STATS = B .. ':stats'     -- HASH queue-wide counters
 local K_HEADS = B .. ':heads'     -- ZSET ws -> ready_at of its oldest waiting job (lazy, see stats.lua)
 local K_PAUSED = B .. ':paused'   -- SET paused workspaces
 local K_NOTIFY = B .. ':notify'   -- pub/sub channel waking idle workers
+local K_FENCE = B .. ':fence'     -- STRING counter: fencing tokens for every delivery
 
 local function k_job(id) return B .. ':job:' .. id end
 local function k_ready(ws) return B .. ':w:' .. ws .. ':ready' end

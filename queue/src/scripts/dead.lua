@@ -29,7 +29,7 @@ for _, member in ipairs(members) do
       moved = moved + 1
     elseif redis.call('EXISTS', jk) == 1 then
       redis.call('PERSIST', jk)
-      redis.call('HSET', jk, 'base', redis.call('HGET', jk, 'fence') or 0)
+      redis.call('HDEL', jk, 'att')
       redis.call('HDEL', jk, 'reason', 'finished_at')
       make_ready(id, ws, now, false)
       redis.call('HINCRBY', K_STATS, 'waiting', 1)

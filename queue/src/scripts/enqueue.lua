@@ -30,26 +30,34 @@ for i = 4, #ARGV, 10 do
         'ready_at', now, 'state', state,
         'rl_key', ARGV[i + 6], 'rl_max', ARGV[i + 7], 'rl_win', ARGV[i + 8])
     else
-      -- fence and base start absent (0); fewer fields, less memory per job.
+      -- `att` (failed attempts) starts absent (0): fewer fields, less memory.
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
         'ready_at', now, 'state', state)
     end
     if due then
-      if redis.call('RPUSH', k_ready(ws), id) == 1 then
-        redis.call('ZADD', K_HEADS, now, ws)
-      end
-      c.add(K_STATS, 'waiting', 1)
-      touched[ws] = true
+      -- Appended per workspace after the loop: one RPUSH per workspace.
+      local ids = touched[ws]
+      if not ids then ids = {}; touched[ws] = ids end
+      ids[#ids + 1] = id
       ready = ready + 1
     else
       redis.call('ZADD', K_SCHED, run_at, id)
       c.add(k_ws(ws), 'scheduled', 1)
     end
-    c.add(K_STATS, 'enqueued', 1)
     out[#out + 1] = 1
   end
 end
+local created = 0
+for _, v in ipairs(out) do created = created + v end
+c.add(K_STATS, 'enqueued', created)
+c.add(K_STATS, 'waiting', ready)
 c.flush()
-for ws, _ in pairs(touched) do ring_offer(ws, default_cap) end
+for ws, ids in pairs(touched) do
+  -- At most `enqueue_chunk` ids, so this unpack is bounded.
+  if redis.call('RPUSH', k_ready(ws), unpack(ids)) == #ids then
+    redis.call('ZADD', K_HEADS, now, ws)
+  end
+  ring_offer(ws, default_cap)
+end
 if ready > 0 then redis.call('PUBLISH', K_NOTIFY, ready) end
 return out

@@ -44,11 +44,13 @@ for _, member in ipairs(expired) do
   redis.call('ZREM', K_LEASES, member)
   local id = member
   id = string.sub(id, string.find(id, '|', 1, true) + 1)
-  local f = redis.call('HMGET', k_job(id), 'ws', 'fence', 'base', 'max')
+  local f = redis.call('HMGET', k_job(id), 'ws', 'max')
   if f[1] then
     redis.call('HINCRBY', k_ws(f[1]), 'inflight', -1)
     c.add(K_STATS, 'redelivered', 1)
-    if tonumber(f[2] or '0') - tonumber(f[3] or '0') >= tonumber(f[4]) then
+    -- A delivery lost with its worker counts as an attempt, so a job that
+    -- crashes its worker every time ends in the dead set.
+    if redis.call('HINCRBY', k_job(id), 'att', 1) >= tonumber(f[2]) then
       bury(id, f[1], now, 'lease expired on the final attempt (worker died or stalled)', dead_ttl)
     else
       make_ready(id, f[1], now, true)
@@ -78,6 +80,9 @@ local steps = 0
 local max_steps = batch * 2 + 16
 local deadline = now + lease_ms
 local ring_len = redis.call('LLEN', K_RING)
+-- Reserve fences for the whole batch up front; unused ones are skipped.
+local fence = 0
+if ring_len > 0 then fence = redis.call('INCRBY', K_FENCE, batch) - batch end
 while n < batch and steps < max_steps and ring_len > 0 do
   steps = steps + 1
   -- Rotate: the visited workspace goes to the tail unless dropped below.
@@ -97,12 +102,12 @@ while n < batch and steps < max_steps and ring_len > 0 do
       local leases = {}
       for _, id in ipairs(ids) do
         local jk = k_job(id)
-        local f = redis.call('HMGET', jk, 'payload', 'max', 'rl_key', 'rl_max', 'rl_win', 'base')
+        local f = redis.call('HMGET', jk, 'payload', 'max', 'rl_key', 'rl_max', 'rl_win', 'att')
         if f[1] then
-          -- One increment serves as fencing token and attempt counter:
-          -- attempts = fence - base (base moves on release and dead retry).
-          local fence = redis.call('HINCRBY', jk, 'fence', 1)
-          local attempts = fence - tonumber(f[6] or '0')
+          -- Fences come from one counter per queue: strictly increasing for
+          -- every job, and no write to the job hash on delivery.
+          fence = fence + 1
+          local attempts = tonumber(f[6] or '0') + 1
           leases[#leases + 1] = deadline
           -- The fence in the member makes a stale holder's lease a
           -- different member: settling or renewing it finds nothing.

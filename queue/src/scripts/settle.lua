@@ -13,21 +13,24 @@ local finished_ttl = tonumber(ARGV[3])
 local dead_ttl = tonumber(ARGV[4])
 local now = now_ms()
 local out = {}
-local c = counters()
-local touched = {}
+-- Tallies per workspace and for the queue, written once at the end.
+local per_ws = {}
+local q = { completed = 0, failed = 0, retrying = 0, waiting = 0, rate_deferred = 0, rejected_acks = 0 }
 for i = 5, #ARGV, 6 do
   local kind, id, fence, ws, num, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local jk = k_job(id)
   if redis.call('ZREM', K_LEASES, fence .. '|' .. id) == 0 then
-    c.add(K_STATS, 'rejected_acks', 1)
+    q.rejected_acks = q.rejected_acks + 1
     out[#out + 1] = 0
   else
-    local wk = k_ws(ws)
-    touched[ws] = true
-    c.add(wk, 'inflight', -1)
+    local jk = k_job(id)
+    local t = per_ws[ws]
+    if not t then
+      t = { inflight = 0, completed = 0, failed = 0, retrying = 0, scheduled = 0 }
+      per_ws[ws] = t
+    end
+    t.inflight = t.inflight - 1
     if kind == 'd' then
-      c.add(K_STATS, 'completed', 1)
-      c.add(wk, 'completed', 1)
+      t.completed = t.completed + 1
       if finished_ttl == 0 then
         redis.call('DEL', jk)
       else
@@ -35,33 +38,41 @@ for i = 5, #ARGV, 6 do
         redis.call('PEXPIRE', jk, finished_ttl)
       end
     elseif kind == 'r' then
-      c.add(K_STATS, 'failed', 1)
-      c.add(wk, 'failed', 1)
+      t.failed = t.failed + 1
+      t.retrying = t.retrying + 1
+      redis.call('HINCRBY', jk, 'att', 1)
       redis.call('HSET', jk, 'state', 'retrying', 'last_error', text)
       redis.call('ZADD', K_SCHED, now + tonumber(num), id)
-      c.add(K_STATS, 'retrying', 1)
-      c.add(wk, 'retrying', 1)
     elseif kind == 'x' then
-      c.add(K_STATS, 'failed', 1)
-      c.add(wk, 'failed', 1)
+      t.failed = t.failed + 1
+      redis.call('HINCRBY', jk, 'att', 1)
       bury(id, ws, now, text, dead_ttl)
     elseif kind == 'l' then
-      redis.call('HINCRBY', jk, 'base', 1)
       make_ready(id, ws, now, true)
-      c.add(K_STATS, 'waiting', 1)
+      q.waiting = q.waiting + 1
     elseif kind == 'p' then
-      redis.call('HINCRBY', jk, 'base', 1)
+      t.scheduled = t.scheduled + 1
+      q.rate_deferred = q.rate_deferred + 1
       redis.call('HSET', jk, 'state', 'scheduled')
       redis.call('ZADD', K_SCHED, tonumber(num), id)
-      c.add(wk, 'scheduled', 1)
-      c.add(K_STATS, 'rate_deferred', 1)
     end
     out[#out + 1] = 1
   end
 end
-c.flush()
--- Slots under these workspaces' caps were freed.
 local offered = 0
-for ws, _ in pairs(touched) do offered = offered + ring_offer(ws, default_cap) end
+for ws, t in pairs(per_ws) do
+  local wk = k_ws(ws)
+  for field, n in pairs(t) do
+    if n ~= 0 then redis.call('HINCRBY', wk, field, n) end
+  end
+  q.completed = q.completed + t.completed
+  q.failed = q.failed + t.failed
+  q.retrying = q.retrying + t.retrying
+  -- Slots under this workspace's cap were freed.
+  offered = offered + ring_offer(ws, default_cap)
+end
+for field, n in pairs(q) do
+  if n ~= 0 then redis.call('HINCRBY', K_STATS, field, n) end
+end
 if offered > 0 then redis.call('PUBLISH', K_NOTIFY, offered) end
 return out
