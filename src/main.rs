@@ -33,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::keys::KeysCommand,
     },
+    /// Benchmarks with machine-readable output.
+    Bench {
+        #[command(subcommand)]
+        command: commands::bench::BenchCommand,
+    },
     /// Workspaces (tenants).
     Workspace {
         #[command(subcommand)]
@@ -52,5 +57,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => commands::migrate::run(&config).await,
         Command::Keys { command } => commands::keys::run(&config, command).await,
         Command::Workspace { command } => commands::workspace::run(&config, command).await,
+        Command::Bench { command } => commands::bench::run(&config, command).await,
     }
 }

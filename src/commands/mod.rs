@@ -1,3 +1,4 @@
+pub mod bench;
 pub mod keys;
 pub mod migrate;
 pub mod run;

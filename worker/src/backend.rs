@@ -53,6 +53,24 @@ impl RedisQueue {
         Ok(active + scheduled)
     }
 
+    /// Deletes every key under this queue's prefix (benchmarks clean up after themselves).
+    pub async fn purge_namespace(&self) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}:*", self.prefix);
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) =
+                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut conn).await?;
+            if !keys.is_empty() {
+                redis::cmd("UNLINK").arg(&keys).query_async::<()>(&mut conn).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
     /// The storage a worker for `J` consumes.
     pub fn storage<J: Job>(&self) -> RedisStorage<J, ConnectionManager> {
         RedisStorage::new(self.conn.clone()).with_config(self.config(J::QUEUE))

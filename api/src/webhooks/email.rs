@@ -17,7 +17,7 @@ use hmac::{KeyInit, Mac};
 
 use super::{
     delivery::{begin, commit},
-    form::Form,
+    form::{Form, no_nul, provider_id},
 };
 use crate::{ApiError, AppState};
 
@@ -33,8 +33,12 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         state.metrics.bad_signature();
         return Err(ApiError::Forbidden);
     }
-    let age = timestamp.parse::<i64>().map(|t| (Utc::now().timestamp() - t).abs()).unwrap_or(i64::MAX);
-    if age > MAX_AGE_SECS {
+    let fresh = timestamp
+        .parse::<i64>()
+        .ok()
+        .and_then(|t| Utc::now().timestamp().checked_sub(t))
+        .is_some_and(|age| age.abs() <= MAX_AGE_SECS);
+    if !fresh {
         state.metrics.bad_signature();
         return Err(ApiError::Forbidden);
     }
@@ -57,7 +61,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     let message = InboundMessage {
         provider: "mailgun",
         // Mailgun's token is unique per delivery: the replay guard.
-        event_id: token,
+        event_id: provider_id("token", token)?,
         channel: Channel::Email,
         from: Sender::Email(&sender),
         name: display_name(form.get("from")),
@@ -96,6 +100,7 @@ async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Form, ApiError> {
                     field.bytes().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
                 let value = String::from_utf8(bytes.to_vec())
                     .map_err(|_| ApiError::BadRequest(format!("field {name} is not valid UTF-8")))?;
+                no_nul(&value)?;
                 pairs.push((name, value));
             }
             Ok(Form(pairs))

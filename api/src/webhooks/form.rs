@@ -31,6 +31,11 @@ impl Form {
         self.get(key).ok_or_else(|| ApiError::BadRequest(format!("missing field {key}")))
     }
 
+    /// A required provider id (see [`provider_id`]).
+    pub fn id(&self, key: &str) -> Result<&str, ApiError> {
+        provider_id(key, self.require(key)?)
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         for (k, v) in &self.0 {
@@ -42,10 +47,35 @@ impl Form {
 
 fn decode(raw: &[u8]) -> Result<String, ApiError> {
     let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-    percent_decode(&plus_as_space)
+    let value = percent_decode(&plus_as_space)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| ApiError::BadRequest("form field is not valid UTF-8".into()))
+        .map_err(|_| ApiError::BadRequest("form field is not valid UTF-8".into()))?;
+    no_nul(&value)?;
+    Ok(value)
+}
+
+/// Postgres text cannot hold NUL; refuse it as bad input rather than fail the write.
+pub fn no_nul(value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') { Err(ApiError::BadRequest("text contains a NUL character".into())) } else { Ok(()) }
+}
+
+/// Every string in a JSON document is free of NUL.
+pub fn json_without_nul(value: &serde_json::Value) -> Result<(), ApiError> {
+    match value {
+        serde_json::Value::String(s) => no_nul(s),
+        serde_json::Value::Array(items) => items.iter().try_for_each(json_without_nul),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| no_nul(k).and_then(|_| json_without_nul(v))),
+        _ => Ok(()),
+    }
+}
+
+/// A provider's identifier (MessageSid, wamid, event id, token, channel id):
+/// 1 to 200 visible ASCII characters. Ids are unique keys; an unbounded one
+/// would overflow the index rather than be refused.
+pub fn provider_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    let valid = (1..=200).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    if valid { Ok(value) } else { Err(ApiError::BadRequest(format!("{field} is not a valid provider id"))) }
 }
 
 /// E.164: `+`, a non-zero digit, 7 to 15 digits in all.

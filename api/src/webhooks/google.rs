@@ -12,12 +12,16 @@ use frontdesk_store::{
 };
 use subtle::ConstantTimeEq;
 
-use super::delivery::{begin, commit};
+use super::{
+    delivery::{begin, commit},
+    form::provider_id,
+};
 use crate::{ApiError, AppState};
 
 pub async fn push(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let header = |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
     let channel_id = header("x-goog-channel-id").ok_or(ApiError::BadRequest("missing X-Goog-Channel-ID".into()))?;
+    provider_id("X-Goog-Channel-ID", channel_id)?;
     let token = header("x-goog-channel-token").unwrap_or("");
     let Some(route) = routes::resolve(&state.db, RouteProvider::GoogleCalendar, &[channel_id.to_owned()]).await? else {
         state.metrics.unroutable();
@@ -36,7 +40,7 @@ pub async fn push(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         return Err(ApiError::BadRequest(format!("unknown resource state {state_header:?}")));
     }
     let number = header("x-goog-message-number").ok_or(ApiError::BadRequest("missing X-Goog-Message-Number".into()))?;
-    if !number.bytes().all(|b| b.is_ascii_digit()) {
+    if number.len() > 20 || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::BadRequest("X-Goog-Message-Number is not a number".into()));
     }
     let integration_id = route.integration_id.ok_or(ApiError::Internal("calendar route without integration".into()))?;

@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use frontdesk_store::{
     inbound::{self, BillingEvent},
     routes::{self, RouteProvider},
@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::{
     delivery::{begin, commit},
+    form::{json_without_nul, provider_id},
     require_content_type,
 };
 use crate::{ApiError, AppState};
@@ -40,8 +41,12 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         return Err(ApiError::Forbidden);
     }
     require_content_type(&headers, "application/json")?;
-    let event: Event =
+    let payload: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid Stripe event: {e}")))?;
+    json_without_nul(&payload)?;
+    let event: Event = serde_json::from_value(payload.clone())
+        .map_err(|e| ApiError::BadRequest(format!("invalid Stripe event: {e}")))?;
+    provider_id("event id", &event.id)?;
     if !HANDLED.contains(&event.kind.as_str()) {
         // Acknowledged so Stripe stops sending it; we do not act on it.
         return Ok(StatusCode::OK.into_response());
@@ -52,14 +57,16 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         .customer
         .as_deref()
         .ok_or_else(|| ApiError::BadRequest("event object has no customer".into()))?;
+    provider_id("customer", customer)?;
     let Some(route) = routes::resolve(&state.db, RouteProvider::Stripe, &[customer.to_owned()]).await? else {
         state.metrics.unroutable();
         routes::record_unroutable(&state.db, "stripe", "no workspace for customer", Some(customer)).await?;
         return Err(ApiError::NotFound);
     };
+    // Stripe did not exist before 2010; Postgres timestamps end long before chrono's do.
     let created = DateTime::from_timestamp(event.created, 0)
+        .filter(|t| (2010..=2200).contains(&t.year()))
         .ok_or_else(|| ApiError::BadRequest("created is out of range".into()))?;
-    let payload: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let billing = BillingEvent { event_id: &event.id, kind: &event.kind, created, payload };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::billing(&mut tx, &billing).await?;
@@ -90,7 +97,7 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> Result<(), S
     if candidates.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - t).abs() > TOLERANCE_SECS {
+    if now.checked_sub(t).is_none_or(|age| age.abs() > TOLERANCE_SECS) {
         return Err(SignatureError::TooOld);
     }
     let matches = candidates.iter().any(|sig| {

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     delivery::{begin, commit},
-    form::{Form, e164},
+    form::{Form, e164, provider_id},
     require_content_type,
 };
 use crate::{ApiError, AppState};
@@ -50,16 +50,21 @@ pub async fn sms(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let form = verified(&state, &uri, &headers, &body, |f| {
-        Ok(routes::twilio_keys(f.get("MessagingServiceSid"), f.require("AccountSid")?, f.require("To")?))
+    // Everything is validated before routing; nothing is written before the signature verifies.
+    let (route, form) = verified(&state, &uri, &headers, &body, |f| {
+        f.id("MessageSid")?;
+        e164("From", f.require("From")?)?;
+        Ok(routes::twilio_keys(
+            optional_id(f, "MessagingServiceSid")?,
+            f.id("AccountSid")?,
+            &e164("To", f.require("To")?)?,
+        ))
     })
     .await?;
-    let (route, form) = form;
     let from = e164("From", form.require("From")?)?;
-    e164("To", form.require("To")?)?;
     let message = InboundMessage {
         provider: "twilio",
-        event_id: form.require("MessageSid")?,
+        event_id: form.id("MessageSid")?,
         channel: Channel::Sms,
         from: Sender::Phone(&from),
         name: None,
@@ -80,7 +85,9 @@ pub async fn voice(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (route, form) = verified(&state, &uri, &headers, &body, |f| {
-        Ok(routes::twilio_keys(None, f.require("AccountSid")?, f.require("To")?))
+        f.id("CallSid")?;
+        e164("From", f.require("From")?)?;
+        Ok(routes::twilio_keys(None, f.id("AccountSid")?, &e164("To", f.require("To")?)?))
     })
     .await?;
     let from = e164("From", form.require("From")?)?;
@@ -90,11 +97,11 @@ pub async fn voice(
         return Err(ApiError::BadRequest(format!("unknown CallStatus {status:?}")));
     }
     let call = CallStatus {
-        call_sid: form.require("CallSid")?,
+        call_sid: form.id("CallSid")?,
         from: &from,
         to: &to,
         status,
-        dial_status: form.get("DialCallStatus"),
+        dial_status: optional_id(&form, "DialCallStatus")?,
         payload: form.to_json(),
     };
     let mut tx = begin(&state, route.workspace_id).await?;
@@ -111,7 +118,12 @@ pub async fn status(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (route, form) = verified(&state, &uri, &headers, &body, |f| {
-        Ok(routes::twilio_keys(f.get("MessagingServiceSid"), f.require("AccountSid")?, f.require("From")?))
+        f.id("MessageSid")?;
+        Ok(routes::twilio_keys(
+            optional_id(f, "MessagingServiceSid")?,
+            f.id("AccountSid")?,
+            &e164("From", f.require("From")?)?,
+        ))
     })
     .await?;
     let status = form.require("MessageStatus")?;
@@ -121,15 +133,19 @@ pub async fn status(
     let update = StatusUpdate {
         provider: "twilio",
         channel: Channel::Sms,
-        provider_message_id: form.require("MessageSid")?,
+        provider_message_id: form.id("MessageSid")?,
         status,
-        error_code: form.get("ErrorCode"),
+        error_code: optional_id(&form, "ErrorCode")?,
         payload: form.to_json(),
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::message_status(&mut tx, &update).await?;
     commit(&state, tx, outcome).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn optional_id<'f>(form: &'f Form, key: &str) -> Result<Option<&'f str>, ApiError> {
+    form.get(key).map(|v| provider_id(key, v)).transpose()
 }
 
 fn twiml() -> Response {

@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     delivery::{begin, commit},
-    form::e164,
+    form::{e164, json_without_nul, provider_id},
     require_content_type,
 };
 use crate::{ApiError, AppState};
@@ -54,15 +54,18 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         return Err(ApiError::Forbidden);
     }
     require_content_type(&headers, "application/json")?;
-    let notification: Notification = serde_json::from_slice(&body)
+    let raw: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid WhatsApp notification: {e}")))?;
+    json_without_nul(&raw)?;
+    let notification: Notification =
+        serde_json::from_value(raw).map_err(|e| ApiError::BadRequest(format!("invalid WhatsApp notification: {e}")))?;
     if notification.object != "whatsapp_business_account" {
         return Err(ApiError::BadRequest(format!("unexpected object {:?}", notification.object)));
     }
 
-    // Validate everything and resolve every sender before writing anything.
-    let mut by_workspace: BTreeMap<WorkspaceId, Vec<Item>> = BTreeMap::new();
-    let mut unroutable = 0;
+    // Validate every change first, then route them all, then write: a
+    // request with one bad change writes nothing at all.
+    let mut changes = Vec::new();
     for change in notification.entry.into_iter().flat_map(|e| e.changes) {
         if change.field != "messages" {
             continue;
@@ -71,28 +74,26 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         let Some(metadata) = value.metadata else {
             return Err(ApiError::BadRequest("change without metadata".into()));
         };
+        provider_id("phone_number_id", &metadata.phone_number_id)?;
         let items = items(&value.contacts, value.messages, value.statuses)?;
-        if items.is_empty() {
-            continue;
-        }
-        match routes::resolve(&state.db, RouteProvider::Whatsapp, std::slice::from_ref(&metadata.phone_number_id))
-            .await?
-        {
-            Some(route) => by_workspace.entry(route.workspace_id).or_default().extend(items),
-            None => {
-                unroutable += 1;
-                state.metrics.unroutable();
-                routes::record_unroutable(
-                    &state.db,
-                    "whatsapp",
-                    "no workspace for phone_number_id",
-                    Some(&metadata.phone_number_id),
-                )
-                .await?;
-            }
+        if !items.is_empty() {
+            changes.push((metadata.phone_number_id, items));
         }
     }
-    if by_workspace.is_empty() && unroutable > 0 {
+    let mut by_workspace: BTreeMap<WorkspaceId, Vec<Item>> = BTreeMap::new();
+    let mut unroutable = Vec::new();
+    for (phone_number_id, items) in changes {
+        match routes::resolve(&state.db, RouteProvider::Whatsapp, std::slice::from_ref(&phone_number_id)).await? {
+            Some(route) => by_workspace.entry(route.workspace_id).or_default().extend(items),
+            None => unroutable.push(phone_number_id),
+        }
+    }
+    for phone_number_id in &unroutable {
+        state.metrics.unroutable();
+        routes::record_unroutable(&state.db, "whatsapp", "no workspace for phone_number_id", Some(phone_number_id))
+            .await?;
+    }
+    if by_workspace.is_empty() && !unroutable.is_empty() {
         return Err(ApiError::NotFound);
     }
     for (workspace_id, items) in by_workspace {
@@ -162,9 +163,7 @@ fn items(
     for raw in messages.unwrap_or_default() {
         let m: WaMessage =
             serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadRequest(format!("invalid message: {e}")))?;
-        if m.id.is_empty() {
-            return Err(ApiError::BadRequest("message without id".into()));
-        }
+        provider_id("message id", &m.id)?;
         let from = e164("from", &format!("+{}", m.from))?;
         let name = contacts
             .as_ref()
@@ -181,6 +180,7 @@ fn items(
     for raw in statuses.unwrap_or_default() {
         let s: WaStatus =
             serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadRequest(format!("invalid status: {e}")))?;
+        provider_id("status id", &s.id)?;
         if !STATUSES.contains(&s.status.as_str()) {
             return Err(ApiError::BadRequest(format!("unknown status {:?}", s.status)));
         }
