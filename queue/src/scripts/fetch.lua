@@ -18,9 +18,19 @@ local c = counters()
 local woke = 0
 local offer = {}
 
+-- The heads of the scheduled and lease sets: usually nothing is due, and
+-- then the promotion and recovery scans are skipped.
+local s_head = redis.call('ZRANGE', K_SCHED, 0, 0, 'WITHSCORES')
+local l_head = redis.call('ZRANGE', K_LEASES, 0, 0, 'WITHSCORES')
+local promoted = false
+
 -- Bounded per call, so 200k jobs falling due at once are moved in slices
 -- (never one unbounded unpack).
-local due = redis.call('ZRANGEBYSCORE', K_SCHED, '-inf', now, 'LIMIT', 0, promote_limit)
+local due = {}
+if s_head[2] and tonumber(s_head[2]) <= now then
+  due = redis.call('ZRANGEBYSCORE', K_SCHED, '-inf', now, 'LIMIT', 0, promote_limit)
+  promoted = true
+end
 for _, id in ipairs(due) do
   redis.call('ZREM', K_SCHED, id)
   local f = redis.call('HMGET', k_job(id), 'ws', 'state')
@@ -39,7 +49,10 @@ for _, id in ipairs(due) do
 end
 
 -- Leases that were not renewed belong to dead (or partitioned) workers.
-local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, reap_limit)
+local expired = {}
+if l_head[2] and tonumber(l_head[2]) <= now then
+  expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, reap_limit)
+end
 for _, member in ipairs(expired) do
   redis.call('ZREM', K_LEASES, member)
   local id = member
@@ -62,8 +75,11 @@ for _, member in ipairs(expired) do
 end
 
 -- Dead jobs past retention: their hashes expire on their own, the index is
--- trimmed here in slices.
-local old = redis.call('ZRANGEBYSCORE', K_DEAD, '-inf', now - dead_ttl, 'LIMIT', 0, 100)
+-- trimmed here in slices, on about one fetch in 16.
+local old = {}
+if now % 16 == 0 then
+  old = redis.call('ZRANGEBYSCORE', K_DEAD, '-inf', now - dead_ttl, 'LIMIT', 0, 100)
+end
 for _, member in ipairs(old) do
   redis.call('ZREM', K_DEAD, member)
   local sep = string.find(member, '|', 1, true)
@@ -151,10 +167,13 @@ end
 c.flush()
 
 local next_wake = -1
-local s = redis.call('ZRANGE', K_SCHED, 0, 0, 'WITHSCORES')
-if s[2] then next_wake = tonumber(s[2]) end
-local l = redis.call('ZRANGE', K_LEASES, 0, 0, 'WITHSCORES')
-if l[2] and (next_wake < 0 or tonumber(l[2]) < next_wake) then next_wake = tonumber(l[2]) end
+if promoted then s_head = redis.call('ZRANGE', K_SCHED, 0, 0, 'WITHSCORES') end
+if #expired > 0 then l_head = redis.call('ZRANGE', K_LEASES, 0, 0, 'WITHSCORES') end
+if s_head[2] then next_wake = tonumber(s_head[2]) end
+local l_next = -1
+if l_head[2] then l_next = tonumber(l_head[2]) end
+if n > 0 and (l_next < 0 or deadline < l_next) then l_next = deadline end
+if l_next >= 0 and (next_wake < 0 or l_next < next_wake) then next_wake = l_next end
 -- As a delay, so callers need not trust their clock against Redis's.
 if next_wake >= 0 then out[1] = math.max(0, next_wake - now) else out[1] = -1 end
 if ring_len > 0 then out[2] = 1 end
