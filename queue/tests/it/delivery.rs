@@ -53,3 +53,31 @@ async fn scheduled_job_does_not_run_before_its_run_at() {
     let started_at = started - chrono::Duration::from_std(t.elapsed()).unwrap();
     assert!(started_at >= run_at - chrono::Duration::milliseconds(2), "ran early: {started_at} < {run_at}");
 }
+
+#[tokio::test]
+async fn monitor_runs_ordinary_workers_on_this_backend_and_shuts_down_cleanly() {
+    use apalis::prelude::*;
+    let queue = connect(test_config()).await;
+    let rec = Arc::new(Recorder::default());
+    let (q, r) = (queue.clone(), rec.clone());
+    let monitor = Monitor::new().register(move |i| {
+        WorkerBuilder::new(format!("monitored-{i}"))
+            .backend(q.backend_for::<TestJob>(QUEUE))
+            .data(r.clone())
+            .concurrency(4)
+            .build(ok_handler)
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(monitor.run_with_signal(async move {
+        let _ = stop_rx.await;
+        Ok(())
+    }));
+    push_all(&queue, (0..5).map(|n| envelope(WorkspaceId::new(), n)).collect()).await;
+    assert!(eventually(Duration::from_secs(5), async || rec.count() == 5).await);
+
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), run).await.expect("monitor shut down").unwrap().unwrap();
+    // The worker flushed its outcomes on the way out.
+    let stats = queue.stats(QUEUE).await.unwrap();
+    assert_eq!((stats.completed, stats.in_flight), (5, 0));
+}
