@@ -384,6 +384,19 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
     }
 
     fn poll_close(&mut self, cx: &mut Context<'_>, _w: &WorkerContext) -> Poll<Result<(), QueueError>> {
+        // A prefetch in flight has leased jobs: wait for it, so they are
+        // released below instead of expiring (which would cost an attempt).
+        if let Some((fut, _)) = &mut self.fetching {
+            let Poll::Ready(reply) = fut.poll_unpin(cx) else {
+                return Poll::Pending;
+            };
+            self.fetching = None;
+            if let Ok(reply) = reply {
+                for d in reply.jobs {
+                    self.settle_later(&d, OutcomeKind::Release);
+                }
+            }
+        }
         // Buffered jobs never started: hand them back right away rather than
         // letting their leases run out.
         for d in std::mem::take(&mut self.buffer) {
@@ -392,9 +405,6 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
         if let Some((_, d)) = self.admitting.take() {
             self.settle_later(&d, OutcomeKind::Release);
         }
-        // A fetch still in flight may lease jobs nobody will run; their leases
-        // expire and they are re-delivered.
-        self.fetching = None;
         self.waiting = None;
         let Some((handle, stop)) = &mut self.keeper else {
             return Poll::Ready(Ok(()));

@@ -81,3 +81,52 @@ async fn monitor_runs_ordinary_workers_on_this_backend_and_shuts_down_cleanly() 
     let stats = queue.stats(QUEUE).await.unwrap();
     assert_eq!((stats.completed, stats.in_flight), (5, 0));
 }
+
+async fn slow_handler(
+    job: TestJob,
+    rec: apalis::prelude::Data<Arc<Recorder>>,
+    lease: frontdesk_queue::Lease,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    rec.start(&job, &lease);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rec.finish(&job);
+    Ok(())
+}
+
+#[tokio::test]
+async fn graceful_shutdown_hands_back_unstarted_jobs_without_spending_an_attempt() {
+    use apalis::prelude::*;
+    let queue = connect(test_config()).await;
+    let ws = WorkspaceId::new();
+    push_all(&queue, (0..10).map(|n| envelope(ws, n)).collect()).await;
+    let rec = Arc::new(Recorder::default());
+    let (q, r) = (queue.clone(), rec.clone());
+    let monitor = Monitor::new().register(move |_| {
+        WorkerBuilder::new("graceful")
+            .backend(q.backend_for::<TestJob>(QUEUE))
+            .data(r.clone())
+            .concurrency(1)
+            .build(slow_handler)
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(monitor.run_with_signal(async move {
+        let _ = stop_rx.await;
+        Ok(())
+    }));
+    // One job running, the rest of the batch leased and buffered.
+    assert!(eventually(Duration::from_secs(5), async || rec.count() == 1).await);
+    assert!(queue.stats(QUEUE).await.unwrap().in_flight > 1);
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), run).await.unwrap().unwrap().unwrap();
+
+    let stats = queue.stats(QUEUE).await.unwrap();
+    assert_eq!(stats.in_flight, 0, "leases left behind");
+    assert_eq!(stats.completed + stats.waiting, 10);
+    let done = rec.count();
+    let rec2 = Arc::new(Recorder::default());
+    let _w = spawn_worker!(queue, rec2.clone(), 8, ok_handler);
+    assert!(eventually(Duration::from_secs(5), async || rec2.count() + done >= 10).await);
+    for (_, lease, _) in rec2.starts.lock().unwrap().iter() {
+        assert_eq!(lease.attempt, 1, "a handed-back job lost an attempt");
+    }
+}
