@@ -12,6 +12,7 @@ mod tenant;
 pub mod vault;
 
 pub mod activity;
+pub mod ai;
 pub mod call_logs;
 pub mod followups;
 pub mod inbound;

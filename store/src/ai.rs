@@ -1,0 +1,183 @@
+//! What lead classification reads and writes: the workspace's rules and
+//! budget, the lead's recent conversation, token accounting, the result.
+
+use chrono::Utc;
+use frontdesk_jobs::{AiRuleId, LeadId, TaskId, WorkspaceId};
+use uuid::Uuid;
+
+use crate::{StoreError, TenantTx};
+
+/// An `ai_rules` row; the classifier crate gives it meaning.
+#[derive(Clone, Debug)]
+pub struct RuleRow {
+    pub id: AiRuleId,
+    pub name: String,
+    pub kind: String,
+    pub pattern: Option<String>,
+    pub config: serde_json::Value,
+    pub priority: i32,
+}
+
+pub async fn rules(tx: &mut TenantTx) -> Result<Vec<RuleRow>, StoreError> {
+    let ws = tx.workspace_id();
+    let rows = sqlx::query_as!(
+        RuleRow,
+        r#"SELECT id AS "id: AiRuleId", name, kind, pattern, config, priority
+           FROM ai_rules WHERE workspace_id = $1 AND enabled ORDER BY priority, id"#,
+        ws as WorkspaceId
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows)
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRule<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub pattern: Option<&'a str>,
+    pub config: serde_json::Value,
+    pub priority: i32,
+}
+
+pub async fn add_rule(tx: &mut TenantTx, rule: &NewRule<'_>) -> Result<AiRuleId, StoreError> {
+    let ws = tx.workspace_id();
+    let id = AiRuleId::new();
+    sqlx::query!(
+        "INSERT INTO ai_rules (workspace_id, id, name, kind, pattern, config, priority) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        ws as WorkspaceId,
+        id as AiRuleId,
+        rule.name,
+        rule.kind,
+        rule.pattern,
+        rule.config,
+        rule.priority
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+/// One turn of the lead's conversation, oldest first.
+#[derive(Clone, Debug)]
+pub struct Turn {
+    pub inbound: bool,
+    pub channel: String,
+    pub body: String,
+}
+
+pub async fn recent_conversation(tx: &mut TenantTx, lead_id: LeadId, limit: i64) -> Result<Vec<Turn>, StoreError> {
+    let ws = tx.workspace_id();
+    let mut turns = sqlx::query_as!(
+        Turn,
+        r#"SELECT direction = 'inbound' AS "inbound!", channel, body
+           FROM messages WHERE workspace_id = $1 AND lead_id = $2
+           ORDER BY created_at DESC, id DESC LIMIT $3"#,
+        ws as WorkspaceId,
+        lead_id as LeadId,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    turns.reverse();
+    Ok(turns)
+}
+
+/// Tokens spent today (UTC) and the workspace's own daily budget, if set.
+pub async fn budget_state(tx: &mut TenantTx) -> Result<(i64, Option<i64>), StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query!(
+        r#"SELECT COALESCE((SELECT prompt_tokens + completion_tokens FROM ai_usage
+                            WHERE workspace_id = $1 AND day = $2), 0) AS "spent!",
+                  (SELECT ai_daily_token_budget FROM workspaces WHERE id = $1) AS "budget""#,
+        ws as WorkspaceId,
+        Utc::now().date_naive()
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((row.spent, row.budget.map(i64::from)))
+}
+
+pub async fn set_budget(tx: &mut TenantTx, tokens: Option<i32>) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!("UPDATE workspaces SET ai_daily_token_budget = $2 WHERE id = $1", ws as WorkspaceId, tokens)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Adds one request's usage to today's row.
+pub async fn record_usage(tx: &mut TenantTx, prompt: i64, completion: i64, fallback: bool) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "INSERT INTO ai_usage (workspace_id, id, day, requests, prompt_tokens, completion_tokens, fallbacks)
+         VALUES ($1, $2, $3, CASE WHEN $4::bigint + $5::bigint > 0 THEN 1 ELSE 0 END, $4, $5, CASE WHEN $6::boolean THEN 1 ELSE 0 END)
+         ON CONFLICT (workspace_id, day) DO UPDATE SET
+            requests = ai_usage.requests + EXCLUDED.requests,
+            prompt_tokens = ai_usage.prompt_tokens + EXCLUDED.prompt_tokens,
+            completion_tokens = ai_usage.completion_tokens + EXCLUDED.completion_tokens,
+            fallbacks = ai_usage.fallbacks + EXCLUDED.fallbacks",
+        ws as WorkspaceId,
+        Uuid::now_v7(),
+        Utc::now().date_naive(),
+        prompt,
+        completion,
+        fallback
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct ClassificationRecord<'a> {
+    pub intent: &'a str,
+    pub temperature: &'a str,
+    pub score: i16,
+    pub language: &'a str,
+    pub summary: &'a str,
+    /// `llm`, `rules`, `offline`, `offline_fallback`, `offline_budget`.
+    pub classified_by: &'a str,
+}
+
+pub async fn store_classification(
+    tx: &mut TenantTx,
+    lead_id: LeadId,
+    c: &ClassificationRecord<'_>,
+) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE leads SET intent = $3, temperature = $4, score = $5, language = $6, ai_summary = $7,
+                classified_by = $8, classified_at = now(), updated_at = now(),
+                status = CASE WHEN status = 'new' THEN 'qualified' ELSE status END
+         WHERE workspace_id = $1 AND id = $2",
+        ws as WorkspaceId,
+        lead_id as LeadId,
+        c.intent,
+        c.temperature,
+        c.score,
+        c.language,
+        c.summary,
+        c.classified_by
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A staff task about a lead.
+pub async fn create_task(tx: &mut TenantTx, lead_id: LeadId, title: &str, detail: &str) -> Result<TaskId, StoreError> {
+    let ws = tx.workspace_id();
+    let id = TaskId::new();
+    sqlx::query!(
+        "INSERT INTO tasks (workspace_id, id, lead_id, title, detail) VALUES ($1, $2, $3, $4, $5)",
+        ws as WorkspaceId,
+        id as TaskId,
+        lead_id as LeadId,
+        title,
+        detail
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}
