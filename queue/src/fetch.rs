@@ -357,7 +357,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
             }
             if let Some(d) = self.buffer.pop_front() {
                 // Refill before running dry, so slots never wait on a round trip.
-                if self.buffer.len() < self.queue.config().batch_size / 2 && self.fetching.is_none() {
+                if self.buffer.len() < self.queue.config().batch_size && self.fetching.is_none() {
                     self.start_fetch();
                 }
                 if let Some(limit) = d.rate_limit.clone() {
