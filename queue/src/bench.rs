@@ -5,10 +5,11 @@
 //! Output is machine-readable, one fact per line:
 //!
 //! ```text
-//! THROUGHPUT backend=<name> concurrency=<c> n=<n> enqueue_jobs_per_s=<x> process_jobs_per_s=<y>
-//! RESULT frontdesk <enqueue jobs/s> <process jobs/s>       (at the highest concurrency)
+//! THROUGHPUT backend=<name> concurrency=<c> n=<n> round=<r> enqueue_jobs_per_s=<x> process_jobs_per_s=<y>
+//! THROUGHPUT_MEDIAN concurrency=<c> n=<n> frontdesk_enqueue=.. frontdesk_process=.. apalis_redis_enqueue=.. apalis_redis_process=..
+//! RESULT frontdesk <enqueue jobs/s> <process jobs/s>       (medians, at the highest concurrency)
 //! RESULT apalis-redis <enqueue jobs/s> <process jobs/s>
-//! RATIO concurrency=<c> enqueue=<ours/theirs> process=<ours/theirs>
+//! RATIO concurrency=<c> enqueue=<ours/theirs> process=<ours/theirs>   (of the medians)
 //! IDLE_PICKUP backend=frontdesk samples=<k> p50_ms=<x> p99_ms=<y>
 //! FAIRNESS backend=<frontdesk|fifo-apalis-redis> backlog=50000 quiet_jobs=200 p50_ms=<x> p99_ms=<y>
 //! FAIRNESS_RATIO p99=<fifo/ours>
@@ -451,6 +452,18 @@ async fn cleanup(redis_url: &str, needle: &str) -> Result<(), QueueError> {
     }
 }
 
+/// Throughput runs per backend and concurrency.
+const ROUNDS: usize = 3;
+
+fn median(runs: Vec<Throughput>) -> Throughput {
+    let mid = runs.len() / 2;
+    let mut enqueue: Vec<f64> = runs.iter().map(|r| r.enqueue_per_s).collect();
+    let mut process: Vec<f64> = runs.iter().map(|r| r.process_per_s).collect();
+    enqueue.sort_by(f64::total_cmp);
+    process.sort_by(f64::total_cmp);
+    Throughput { enqueue_per_s: enqueue[mid], process_per_s: process[mid] }
+}
+
 fn percentile_ms(values: &mut [u64], p: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
@@ -486,16 +499,28 @@ pub async fn run(redis_url: &str, n: usize, concurrency: &[usize]) -> Result<(),
     let top = *levels.last().expect("non-empty");
     let mut results = Vec::new();
     for &c in &levels {
-        let ours = ours_throughput(redis_url, n, c).await?;
+        // Alternating rounds, medians reported: the machine is shared, and a
+        // single run swings by more than the difference being measured.
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for round in 1..=ROUNDS {
+            let o = ours_throughput(redis_url, n, c).await?;
+            println!(
+                "THROUGHPUT backend=frontdesk concurrency={c} n={n} round={round} enqueue_jobs_per_s={:.0} process_jobs_per_s={:.0}",
+                o.enqueue_per_s, o.process_per_s
+            );
+            println!("{}", rss_line(&format!("after-frontdesk-c{c}-round{round}")));
+            let t = theirs_throughput(redis_url, n, c).await?;
+            println!(
+                "THROUGHPUT backend=apalis-redis concurrency={c} n={n} round={round} enqueue_jobs_per_s={:.0} process_jobs_per_s={:.0}",
+                t.enqueue_per_s, t.process_per_s
+            );
+            ours.push(o);
+            theirs.push(t);
+        }
+        let (ours, theirs) = (median(ours), median(theirs));
         println!(
-            "THROUGHPUT backend=frontdesk concurrency={c} n={n} enqueue_jobs_per_s={:.0} process_jobs_per_s={:.0}",
-            ours.enqueue_per_s, ours.process_per_s
-        );
-        println!("{}", rss_line(&format!("after-frontdesk-c{c}")));
-        let theirs = theirs_throughput(redis_url, n, c).await?;
-        println!(
-            "THROUGHPUT backend=apalis-redis concurrency={c} n={n} enqueue_jobs_per_s={:.0} process_jobs_per_s={:.0}",
-            theirs.enqueue_per_s, theirs.process_per_s
+            "THROUGHPUT_MEDIAN concurrency={c} n={n} frontdesk_enqueue={:.0} frontdesk_process={:.0} apalis_redis_enqueue={:.0} apalis_redis_process={:.0}",
+            ours.enqueue_per_s, ours.process_per_s, theirs.enqueue_per_s, theirs.process_per_s
         );
         println!(
             "RATIO concurrency={c} enqueue={:.2} process={:.2}",

@@ -72,6 +72,10 @@ impl QueueConfig {
         if self.namespace.is_empty() || self.namespace.contains(['{', '}']) {
             return bad("namespace must be non-empty and free of braces");
         }
+        if self.batch_size > 1000 || self.enqueue_chunk > 2000 {
+            // Scripts unpack per-batch argument lists; Lua's stack caps them.
+            return bad("batch_size must be at most 1000 and enqueue_chunk at most 2000");
+        }
         if self.heartbeat >= self.lease {
             return bad("heartbeat must be shorter than the lease");
         }

@@ -91,6 +91,7 @@ c = counters()
 for ws, _ in pairs(offer) do ring_offer(ws, default_cap) end
 
 local out = {0, 0, 0}
+local leases = {}
 local n = 0
 local steps = 0
 local max_steps = batch * 2 + 16
@@ -115,7 +116,6 @@ while n < batch and steps < max_steps and ring_len > 0 do
     local ids = redis.call('LPOP', k_ready(ws), take)
     local got = 0
     if ids then
-      local leases = {}
       for _, id in ipairs(ids) do
         local jk = k_job(id)
         local f = redis.call('HMGET', jk, 'payload', 'max', 'rl_key', 'rl_max', 'rl_win', 'att')
@@ -140,11 +140,7 @@ while n < batch and steps < max_steps and ring_len > 0 do
           got = got + 1
         end
       end
-      if got > 0 then
-        -- Bounded by the batch size, so this unpack is small.
-        redis.call('ZADD', K_LEASES, unpack(leases))
-        redis.call('HINCRBY', wk, 'inflight', got)
-      end
+      if got > 0 then redis.call('HINCRBY', wk, 'inflight', got) end
       c.add(K_STATS, 'waiting', -#ids)
       n = n + got
     end
@@ -165,6 +161,8 @@ while n < batch and steps < max_steps and ring_len > 0 do
   end
 end
 c.flush()
+-- One ZADD for the whole batch; bounded by the batch size, so the unpack is small.
+if #leases > 0 then redis.call('ZADD', K_LEASES, unpack(leases)) end
 
 local next_wake = -1
 if promoted then s_head = redis.call('ZRANGE', K_SCHED, 0, 0, 'WITHSCORES') end
