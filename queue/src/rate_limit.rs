@@ -4,8 +4,10 @@
 //! when a start will be free, and the slot takes the next job instead.
 //!
 //! The limiter is a sliding-window log rather than a token bucket: "at most
-//! `max` starts in any window of `per`" holds exactly for every window, where
-//! a bucket allows a burst on top of the rate at window edges.
+//! `max` starts in any window of `per`" holds for every window, where a bucket
+//! allows a burst on top of the rate at window edges. The window is widened by
+//! `per / 20` (at most 50 ms) so handler start times, which trail admission
+//! by a scheduling delay, stay within the limit too.
 
 use std::time::Duration;
 

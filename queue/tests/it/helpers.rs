@@ -142,7 +142,12 @@ pub async fn ok_handler(job: TestJob, rec: Data<Arc<Recorder>>, lease: Lease) ->
 
 /// Deletes the test's keys; only the big tests bother, the rest are small.
 pub async fn drop_namespace(queue: &RedisQueue) {
-    let mut conn = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    // No response timeout: other tests may keep Redis busy.
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&redis::AsyncConnectionConfig::new().set_response_timeout(None))
+        .await
+        .unwrap();
     let pattern = format!("{{{}:*", queue.config().namespace);
     let mut cursor: u64 = 0;
     loop {
@@ -151,7 +156,7 @@ pub async fn drop_namespace(queue: &RedisQueue) {
             .arg("MATCH")
             .arg(&pattern)
             .arg("COUNT")
-            .arg(5000)
+            .arg(1000)
             .query_async(&mut conn)
             .await
             .unwrap();
