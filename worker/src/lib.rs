@@ -2,6 +2,7 @@
 //! handler that continues inside the tenant transaction the guard opened.
 
 pub mod backend;
+pub mod compliance;
 mod context;
 mod error;
 pub mod guard;
