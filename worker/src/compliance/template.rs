@@ -27,9 +27,9 @@ pub fn render(template: &str, vars: &HashMap<&str, String>) -> Result<String, Te
             rest = &tail[2..];
             continue;
         }
-        if tail.starts_with('}') {
+        if let Some(after) = tail.strip_prefix('}') {
             out.push('}');
-            rest = &tail[1..];
+            rest = after;
             continue;
         }
         let end = tail.find('}').ok_or(TemplateError::Unclosed)?;
