@@ -1,0 +1,34 @@
+//! Lead classification for frontdesk, without any database:
+//!
+//! - [`OfflineClassifier`]: logistic-regression models (intent, temperature,
+//!   language) trained by `build.rs` from `data/leads.tsv` and embedded;
+//! - [`rules`]: a workspace's `ai_rules` rows compiled into a [`RuleSet`] that
+//!   builds the system prompt, pre-empts or overrides a model, and names actions;
+//! - [`LlmClient`]: an OpenAI-compatible chat-completions client with a strict
+//!   JSON-schema response format, retries and token accounting;
+//! - [`evaluate_holdout`] and [`bench::offline`] for quality and speed numbers.
+
+pub mod bench;
+mod classification;
+#[cfg(test)]
+mod cv;
+mod dataset;
+mod error;
+mod evaluate;
+mod labels;
+pub mod llm;
+mod model;
+mod offline;
+pub mod rules;
+mod text;
+// build.rs trains with all of it; the library only needs `softmax` (and cv tests the rest).
+#[allow(dead_code)]
+mod train;
+
+pub use classification::{Classification, DEFAULT_MAX_REPLY_CHARS, DecidedBy, MAX_SUMMARY_CHARS};
+pub use error::LlmError;
+pub use evaluate::{ClassMetrics, Evaluation, evaluate_holdout};
+pub use labels::{Intent, Temperature};
+pub use llm::{LlmClient, LlmConfig, LlmOutcome, TokenUsage};
+pub use offline::OfflineClassifier;
+pub use rules::{Action, RuleIssue, RuleSet, RulesOutcome, StudioContext};
