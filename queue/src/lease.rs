@@ -81,6 +81,7 @@ pub(crate) struct Keeper {
 }
 
 const SETTLE_BATCH: usize = 512;
+const SETTLE_LINGER: Duration = Duration::from_millis(2);
 
 impl Keeper {
     pub(crate) async fn run(mut self) {
@@ -105,6 +106,22 @@ impl Keeper {
                 match self.outcomes.try_recv() {
                     Ok(o) => pending.push(o),
                     Err(_) => break,
+                }
+            }
+            // Linger briefly for more: one settle call for several handler
+            // completions costs Redis far less than one each, and the slot
+            // under the workspace's cap is only held a moment longer.
+            if !pending.is_empty() && !stopping {
+                let linger = tokio::time::sleep(SETTLE_LINGER);
+                tokio::pin!(linger);
+                while pending.len() < SETTLE_BATCH {
+                    tokio::select! {
+                        _ = &mut linger => break,
+                        o = self.outcomes.recv() => match o {
+                            Some(o) => pending.push(o),
+                            None => break,
+                        },
+                    }
                 }
             }
             if pending.is_empty() {
