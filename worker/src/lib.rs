@@ -8,6 +8,7 @@ mod error;
 pub mod guard;
 pub mod handlers;
 pub mod outbox_relay;
+pub mod providers;
 mod runtime;
 
 pub use context::JobContext;

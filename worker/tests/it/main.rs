@@ -4,3 +4,4 @@
 
 mod guard;
 mod helpers;
+mod providers;

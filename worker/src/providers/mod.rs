@@ -1,0 +1,54 @@
+//! Provider clients for outbound messages. Each call classifies failures
+//! the way the send job needs: permanent (never retry), transient (retry
+//! with backoff), or one of the provider outcomes with a specific remedy.
+
+pub mod smtp;
+pub mod twilio;
+pub mod whatsapp;
+
+use std::time::Duration;
+
+/// The provider accepted the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub provider_message_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The recipient opted out (Twilio 21610): mark the lead, never retry.
+    #[error("recipient has opted out: {0}")]
+    OptedOut(String),
+    /// Free-form WhatsApp outside the 24-hour window (131047): send the template instead.
+    #[error("outside the WhatsApp 24-hour window: {0}")]
+    OutsideWindow(String),
+    /// Retrying cannot help: invalid number (21211), bad credentials, other 4xx.
+    #[error("rejected by provider: {0}")]
+    Permanent(String),
+    /// 429, 5xx, timeouts, connection errors: retry with backoff.
+    #[error("provider temporarily unavailable: {detail}")]
+    Transient { detail: String, retry_after: Option<Duration> },
+}
+
+impl SendError {
+    fn from_http(e: reqwest::Error) -> Self {
+        // The request may or may not have reached the provider; the send job's
+        // state machine decides what a retry means.
+        SendError::Transient { detail: format!("http: {e}"), retry_after: None }
+    }
+}
+
+/// `Retry-After` in seconds (the form providers use), capped at an hour.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.min(3600)))
+}
+
+/// A client with the timeouts every provider call gets.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("static reqwest configuration")
+}

@@ -1,0 +1,90 @@
+//! Twilio Messages API: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`,
+//! form-encoded, HTTP Basic `AccountSid:AuthToken`.
+
+use frontdesk_store::vault::Secret;
+use serde::Deserialize;
+
+use super::{SendError, Sent, retry_after};
+
+#[derive(Clone, Debug)]
+pub struct TwilioClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// One workspace's Twilio account and sender.
+#[derive(Clone, Debug)]
+pub struct TwilioAccount {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    /// `From` number, unless a messaging service sends.
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sms<'a> {
+    pub to: &'a str,
+    pub body: &'a str,
+    /// Our `/webhooks/twilio/status` URL.
+    pub status_callback: &'a str,
+}
+
+impl TwilioClient {
+    /// `base` is `https://api.twilio.com` in production; tests point it at a fake.
+    pub fn new(http: reqwest::Client, base: impl Into<String>) -> Self {
+        Self { http, base: base.into().trim_end_matches('/').to_owned() }
+    }
+
+    pub async fn send_sms(&self, account: &TwilioAccount, sms: &Sms<'_>) -> Result<Sent, SendError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.base, account.account_sid);
+        let mut form = vec![("To", sms.to), ("Body", sms.body), ("StatusCallback", sms.status_callback)];
+        match (&account.messaging_service_sid, &account.from) {
+            (Some(mss), _) => form.push(("MessagingServiceSid", mss)),
+            (None, Some(from)) => form.push(("From", from)),
+            (None, None) => {
+                return Err(SendError::Permanent(
+                    "Twilio account has neither a From number nor a messaging service".into(),
+                ));
+            }
+        }
+        let res = self
+            .http
+            .post(url)
+            .basic_auth(&account.account_sid, Some(account.auth_token.expose()))
+            .form(&form)
+            .send()
+            .await
+            .map_err(SendError::from_http)?;
+        let status = res.status();
+        let wait = retry_after(res.headers());
+        let text = res.text().await.map_err(SendError::from_http)?;
+        if status.is_success() {
+            let created: Created = serde_json::from_str(&text).map_err(|e| SendError::Transient {
+                detail: format!("unreadable Twilio response: {e}"),
+                retry_after: None,
+            })?;
+            return Ok(Sent { provider_message_id: created.sid });
+        }
+        let error: TwilioError = serde_json::from_str(&text).unwrap_or_default();
+        let detail = format!("HTTP {} code {} {}", status.as_u16(), error.code.unwrap_or(0), error.message);
+        Err(match (status.as_u16(), error.code) {
+            (_, Some(21610)) => SendError::OptedOut(detail),
+            (_, Some(21211)) => SendError::Permanent(detail),
+            (429, _) | (500..=599, _) => SendError::Transient { detail, retry_after: wait },
+            _ => SendError::Permanent(detail),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Created {
+    sid: String,
+}
+
+#[derive(Deserialize, Default)]
+struct TwilioError {
+    code: Option<i64>,
+    #[serde(default)]
+    message: String,
+}

@@ -1,0 +1,124 @@
+//! WhatsApp Cloud API: `POST {base}/{version}/{phone_number_id}/messages`
+//! with a Bearer token.
+
+use frontdesk_store::vault::Secret;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{SendError, Sent, retry_after};
+
+/// Free-form text outside the 24-hour customer-service window.
+pub const OUTSIDE_WINDOW: i64 = 131047;
+
+#[derive(Clone, Debug)]
+pub struct WhatsappClient {
+    http: reqwest::Client,
+    base: String,
+    version: String,
+}
+
+/// One workspace's WhatsApp sender.
+#[derive(Clone, Debug)]
+pub struct WhatsappSender {
+    pub phone_number_id: String,
+    pub access_token: Secret,
+}
+
+#[derive(Clone, Debug)]
+pub enum WhatsappMessage<'a> {
+    Text {
+        body: &'a str,
+    },
+    /// An approved template; `parameters` fill its body placeholders in order.
+    Template {
+        name: &'a str,
+        language: &'a str,
+        parameters: Vec<String>,
+    },
+}
+
+impl WhatsappClient {
+    /// `base` is `https://graph.facebook.com` in production.
+    pub fn new(http: reqwest::Client, base: impl Into<String>, version: impl Into<String>) -> Self {
+        Self { http, base: base.into().trim_end_matches('/').to_owned(), version: version.into() }
+    }
+
+    /// `to` is E.164; the API wants digits only.
+    pub async fn send(
+        &self,
+        sender: &WhatsappSender,
+        to: &str,
+        message: &WhatsappMessage<'_>,
+    ) -> Result<Sent, SendError> {
+        let to = to.trim_start_matches('+');
+        let body = match message {
+            WhatsappMessage::Text { body } => {
+                json!({ "messaging_product": "whatsapp", "to": to, "type": "text", "text": { "body": body } })
+            }
+            WhatsappMessage::Template { name, language, parameters } => {
+                let params: Vec<_> = parameters.iter().map(|p| json!({ "type": "text", "text": p })).collect();
+                let components =
+                    if params.is_empty() { json!([]) } else { json!([{ "type": "body", "parameters": params }]) };
+                json!({
+                    "messaging_product": "whatsapp", "to": to, "type": "template",
+                    "template": { "name": name, "language": { "code": language }, "components": components }
+                })
+            }
+        };
+        let url = format!("{}/{}/{}/messages", self.base, self.version, sender.phone_number_id);
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(sender.access_token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(SendError::from_http)?;
+        let status = res.status();
+        let wait = retry_after(res.headers());
+        let text = res.text().await.map_err(SendError::from_http)?;
+        if status.is_success() {
+            let accepted: Accepted = serde_json::from_str(&text).map_err(|e| SendError::Transient {
+                detail: format!("unreadable WhatsApp response: {e}"),
+                retry_after: None,
+            })?;
+            let id = accepted.messages.into_iter().next().map(|m| m.id).ok_or_else(|| SendError::Transient {
+                detail: "WhatsApp accepted without a message id".into(),
+                retry_after: None,
+            })?;
+            return Ok(Sent { provider_message_id: id });
+        }
+        let error = serde_json::from_str::<ErrorEnvelope>(&text).map(|e| e.error).unwrap_or_default();
+        let detail = format!("HTTP {} code {} {}", status.as_u16(), error.code.unwrap_or(0), error.message);
+        Err(match (status.as_u16(), error.code) {
+            (_, Some(OUTSIDE_WINDOW)) => SendError::OutsideWindow(detail),
+            // 130429: throughput limit; 131056: pair rate limit. Both pass.
+            (_, Some(130429 | 131056)) | (429, _) | (500..=599, _) => {
+                SendError::Transient { detail, retry_after: wait }
+            }
+            _ => SendError::Permanent(detail),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    messages: Vec<AcceptedMessage>,
+}
+
+#[derive(Deserialize)]
+struct AcceptedMessage {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: GraphError,
+}
+
+#[derive(Deserialize, Default)]
+struct GraphError {
+    code: Option<i64>,
+    #[serde(default)]
+    message: String,
+}
