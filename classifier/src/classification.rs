@@ -10,7 +10,11 @@ pub const MAX_SUMMARY_CHARS: usize = 200;
 /// Default bound on a suggested reply: about four SMS segments.
 pub const DEFAULT_MAX_REPLY_CHARS: usize = 640;
 
+/// Unknown fields are rejected: output that adds fields (say, a
+/// `workspace_id` a prompt injection asked for) broke the schema, so it counts
+/// as malformed rather than being silently trimmed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Classification {
     pub intent: Intent,
     pub temperature: Temperature,

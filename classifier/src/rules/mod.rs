@@ -67,7 +67,6 @@ pub enum Action {
 
 /// `config` of an `intent_action` rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct IntentActionConfig {
     #[serde(flatten)]
     pub action: ActionConfig,
