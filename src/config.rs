@@ -30,6 +30,14 @@ pub struct Config {
     #[arg(long, env = "FRONTDESK_QUEUE_PREFIX", default_value = "frontdesk", global = true)]
     pub queue_prefix: String,
 
+    /// A job held by a worker that stops heartbeating is re-delivered after this.
+    #[arg(long, env = "FRONTDESK_QUEUE_LEASE_SECS", default_value_t = 6, global = true)]
+    pub queue_lease_secs: u64,
+
+    /// Jobs of one workspace in flight at once, across all workers (per queue).
+    #[arg(long, env = "FRONTDESK_WORKSPACE_CONCURRENCY", default_value_t = 8, global = true)]
+    pub workspace_concurrency: u32,
+
     #[arg(long, env = "FRONTDESK_LISTEN", default_value = "127.0.0.1:8080", global = true)]
     pub listen: SocketAddr,
 
@@ -101,6 +109,17 @@ impl Config {
             stripe_webhook_secret: secret(&self.stripe_webhook_secret),
             mailgun_signing_key: secret(&self.mailgun_signing_key),
         }
+    }
+
+    pub fn queue(&self, namespace: &str) -> frontdesk_queue::QueueConfig {
+        let lease = std::time::Duration::from_secs(self.queue_lease_secs.max(2));
+        frontdesk_queue::QueueConfig {
+            lease,
+            heartbeat: lease / 3,
+            workspace_concurrency: self.workspace_concurrency.max(1),
+            ..frontdesk_queue::QueueConfig::default()
+        }
+        .namespace(namespace)
     }
 
     pub fn public_url(&self) -> String {

@@ -17,6 +17,10 @@ pub struct Envelope {
     pub workspace_id: WorkspaceId,
     pub payload: serde_json::Value,
     pub dedupe_key: Option<String>,
+    /// The queue's job id. Enqueue is idempotent by id: the outbox uses its
+    /// entry id, so a re-push of a job that is pending or recently finished
+    /// is a duplicate. `None`: the backend assigns one.
+    pub job_id: Option<String>,
     pub run_at: Option<DateTime<Utc>>,
     pub max_attempts: u32,
 }
@@ -28,6 +32,7 @@ impl Envelope {
             workspace_id: job.workspace_id(),
             payload: serde_json::to_value(job).map_err(EnqueueError::Encode)?,
             dedupe_key: job.dedupe_key(),
+            job_id: None,
             run_at: None,
             max_attempts: J::MAX_ATTEMPTS,
         })

@@ -142,6 +142,7 @@ fn envelope(job: &BenchJob) -> Result<(Envelope, PushOptions), QueueError> {
             workspace_id: job.workspace_id,
             payload: serde_json::to_value(job)?,
             dedupe_key: None,
+            job_id: None,
             run_at: None,
             max_attempts: 3,
         },

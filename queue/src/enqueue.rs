@@ -87,6 +87,7 @@ impl RedisQueue {
 #[async_trait]
 impl JobQueue for RedisQueue {
     async fn push(&self, envelope: Envelope) -> Result<Enqueued, EnqueueError> {
-        Ok(self.push_with(envelope, PushOptions::default()).await?)
+        let options = PushOptions { job_id: envelope.job_id.clone(), ..PushOptions::default() };
+        Ok(self.push_with(envelope, options).await?)
     }
 }

@@ -11,6 +11,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use clap::{Args, Subcommand};
 use frontdesk_api::{AppState, WebhookMetrics};
 use frontdesk_jobs::Jobs;
+use frontdesk_queue::RedisQueue;
 use frontdesk_store::{
     Db,
     integrations::{self, NewIntegration, Provider},
@@ -18,7 +19,6 @@ use frontdesk_store::{
     vault::{Secret, Vault},
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::backend::RedisQueue;
 use hmac::{KeyInit, Mac};
 use tokio::sync::watch;
 
@@ -26,6 +26,8 @@ use crate::config::Config;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Our Redis backend vs stock apalis-redis 1.0: throughput, idle pickup, fairness, RSS.
+    Queue(QueueArgs),
     /// Signed Twilio SMS webhooks over HTTP against the api, beside pgbench TPC-B on the same Postgres.
     Ingest(IngestArgs),
 }
@@ -43,8 +45,23 @@ pub struct IngestArgs {
     pgbench_seconds: u64,
 }
 
+#[derive(Args)]
+pub struct QueueArgs {
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Jobs per throughput round.
+    #[arg(short = 'n', long, default_value_t = 100_000)]
+    jobs: usize,
+    /// Worker concurrency; repeat for several levels (default 16 and 64).
+    #[arg(short = 'c', long)]
+    concurrency: Vec<usize>,
+}
+
 pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Queue(args) => {
+            Ok(frontdesk_queue::bench::run(&args.redis_url, args.jobs, &args.concurrency).await?)
+        }
         BenchCommand::Ingest(args) => ingest(config, args).await,
     }
 }
@@ -66,7 +83,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     // A throwaway workspace and Redis namespace, removed afterwards.
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench-{run_id}");
-    let queue = RedisQueue::connect(&config.redis_url, &prefix).await.context("connecting to Redis")?;
+    let queue = RedisQueue::connect(&config.redis_url, config.queue(&prefix)).await.context("connecting to Redis")?;
     let (account, number, token) =
         (format!("ACbench{}", &run_id[..26]), "+15550009999".to_owned(), format!("tok-{run_id}"));
     let workspace =
@@ -169,7 +186,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let mut tx = db.tenant(workspace).await?;
     sqlx::query("DELETE FROM workspaces WHERE id = $1").bind(workspace.as_uuid()).execute(tx.conn()).await?;
     tx.commit().await?;
-    queue.purge_namespace().await.ok();
+    purge_redis(&config.redis_url, &prefix).await.ok();
 
     eprintln!("ingest: pgbench TPC-B with {} clients for {} s", args.concurrency, args.pgbench_seconds);
     let tps = pgbench(config, args.concurrency, args.pgbench_seconds).await?;
@@ -183,6 +200,30 @@ async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
         bail!("{failures} webhooks failed");
     }
     Ok(())
+}
+
+/// Removes every key of a throwaway queue namespace.
+async fn purge_redis(redis_url: &str, namespace: &str) -> Result<(), redis::RedisError> {
+    let client = redis::Client::open(redis_url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("*{namespace}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK").arg(&keys).query_async::<()>(&mut conn).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> f64 {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use frontdesk_api::{AppState, WebhookMetrics};
 use frontdesk_jobs::Jobs;
+use frontdesk_queue::RedisQueue;
 use frontdesk_store::{Db, vault::Vault};
 use frontdesk_worker::{
     GuardMetrics, WorkerConfig, WorkerDeps,
-    backend::RedisQueue,
     outbox_relay::{self, RelayConfig},
 };
 use std::time::Duration;
@@ -27,7 +27,9 @@ async fn connect(config: &Config) -> anyhow::Result<Runtime> {
     // needs no separate step; the runtime pool then logs in as frontdesk_app.
     frontdesk_store::migrate(&config.database_url).await.context("applying migrations")?;
     let db = Db::connect(&config.db()).await.context("connecting to Postgres as the runtime role")?;
-    let queue = RedisQueue::connect(&config.redis_url, &config.queue_prefix).await.context("connecting to Redis")?;
+    let queue = RedisQueue::connect(&config.redis_url, config.queue(&config.queue_prefix))
+        .await
+        .context("connecting to Redis")?;
     let vault = Vault::new(config.master_keys()?);
     Ok(Runtime { db, queue, vault })
 }

@@ -47,7 +47,7 @@ pub async fn add(
     .await?;
     Ok(inserted.map(|id| {
         let mut pushed = envelope.clone();
-        pushed.dedupe_key = Some(job_key(id));
+        pushed.job_id = Some(job_key(id));
         (id, pushed)
     }))
 }
@@ -110,7 +110,8 @@ pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>,
                     queue,
                     workspace_id: r.workspace_id,
                     payload: r.payload,
-                    dedupe_key: Some(job_key(r.id)),
+                    dedupe_key: None,
+                    job_id: Some(job_key(r.id)),
                     run_at: r.run_at.map(|t: DateTime<Utc>| t),
                     max_attempts: r.max_attempts.max(1) as u32,
                 },

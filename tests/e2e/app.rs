@@ -9,6 +9,7 @@ use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use frontdesk_api::{AppState, PlatformSecrets, WebhookMetrics};
 use frontdesk_jobs::{IntegrationId, Jobs, WorkspaceId};
+use frontdesk_queue::{QueueConfig, RedisQueue};
 use frontdesk_store::{
     Db,
     integrations::{self, NewIntegration, Provider},
@@ -16,7 +17,7 @@ use frontdesk_store::{
     vault::{MasterKeys, Secret, Vault},
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::{GuardMetrics, WorkerConfig, WorkerDeps, backend::RedisQueue};
+use frontdesk_worker::{GuardMetrics, WorkerConfig, WorkerDeps};
 use hmac::{KeyInit, Mac};
 use sqlx::{AssertSqlSafe, PgPool};
 use tokio::sync::watch;
@@ -50,7 +51,7 @@ impl TestApp {
     /// stops Redis runs its own).
     pub async fn spawn_with_redis(owner: &PgPool, redis: &str) -> Self {
         let env = TestEnv::new_with_redis(owner, redis).await;
-        let queue = RedisQueue::connect(redis, &env.prefix).await.unwrap();
+        let queue = RedisQueue::connect(redis, QueueConfig::default().namespace(env.prefix.clone())).await.unwrap();
         let vault = Vault::new(MasterKeys::generate_encoded(1).parse().unwrap());
         let metrics = Arc::new(WebhookMetrics::default());
         let state = AppState {
@@ -261,7 +262,8 @@ impl TestApp {
 
     /// Jobs waiting in Redis for `queue` (all workspaces).
     pub async fn waiting_jobs(&self, queue: &str) -> u64 {
-        self.queue.waiting(queue).await.unwrap()
+        let stats = self.queue.stats(queue).await.unwrap();
+        stats.waiting + stats.scheduled
     }
 }
 

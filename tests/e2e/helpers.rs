@@ -5,6 +5,7 @@ use std::{
 };
 
 use frontdesk_jobs::{Jobs, MessageId, WorkspaceId};
+use frontdesk_queue::{QueueConfig, RedisQueue};
 use frontdesk_store::{
     Db, leads,
     leads::NewLead,
@@ -12,7 +13,6 @@ use frontdesk_store::{
     runtime_options,
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::backend::RedisQueue;
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
@@ -26,6 +26,7 @@ pub struct TestEnv {
     pub database_url: String,
     pub prefix: String,
     pub jobs: Jobs,
+    pub queue: RedisQueue,
     pub redis: String,
     data_dir: std::path::PathBuf,
 }
@@ -46,9 +47,17 @@ impl TestEnv {
         );
         let db = Db::connect_with(runtime_options(opts.as_ref()), 4).await.unwrap();
         let prefix = format!("fdtest-{}", uuid::Uuid::new_v4().simple());
-        let queue = RedisQueue::connect(redis, &prefix).await.unwrap();
+        let queue = RedisQueue::connect(redis, QueueConfig::default().namespace(prefix.clone())).await.unwrap();
         let data_dir = std::env::temp_dir().join(&prefix);
-        Self { db, database_url, prefix: prefix.clone(), jobs: Jobs::new(queue), redis: redis.to_owned(), data_dir }
+        Self {
+            db,
+            database_url,
+            prefix: prefix.clone(),
+            jobs: Jobs::new(queue.clone()),
+            queue,
+            redis: redis.to_owned(),
+            data_dir,
+        }
     }
 
     /// Starts `frontdesk <command>` as a separate process on this test's

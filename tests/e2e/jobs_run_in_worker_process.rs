@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use frontdesk_jobs::ProcessInboundMessage;
+use frontdesk_jobs::{ProcessInboundMessage, queue};
 use frontdesk_store::{activity, messages};
 use sqlx::PgPool;
 
@@ -48,8 +48,13 @@ async fn forged_job_is_refused_once_by_the_worker_process_without_touching_the_o
             .count()
     };
     assert!(eventually(Duration::from_secs(30), || async { refusals().await >= 1 }).await, "no refusal logged");
-    // Permanent means permanent: a retry would log a second refusal.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Permanent means permanent: straight to the dead set, never retried.
+    let dead = eventually(Duration::from_secs(10), || async {
+        env.queue.stats(queue::PROCESS_INBOUND).await.unwrap().dead == 1
+    })
+    .await;
+    assert!(dead, "the refused job is not in the dead set");
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(refusals().await, 1);
     let mut tx = env.db.tenant(b.id).await.unwrap();
     assert!(!messages::find(&mut tx, b.message).await.unwrap().unwrap().processed);

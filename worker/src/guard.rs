@@ -22,6 +22,7 @@ use apalis_core::{
     task::{Task, status::Status},
 };
 use frontdesk_jobs::{EntityRef, Job, Jobs, OutboxId, WorkspaceId};
+use frontdesk_queue::Lease;
 use frontdesk_store::{
     Db, TenantTx, activity,
     activity::Activity,
@@ -150,8 +151,8 @@ where
         let shared = self.shared.clone();
         let workspace_id = task.args.workspace_id();
         let job_id = task.ctx().task_id().map(ToString::to_string).unwrap_or_default();
-        // Jobs pushed from the outbox carry its entry id as their idempotency key.
-        let outbox_id = task.ctx().idempotency_key().and_then(outbox::parse_job_key);
+        // Jobs pushed from the outbox carry its entry id as their job id.
+        let outbox_id = task.ctx().data().get::<Lease>().and_then(|lease| outbox::parse_job_key(&lease.job_id));
         let span = info_span!("job", queue = J::QUEUE, workspace_id = %workspace_id, job_id = %job_id, attempt = task.ctx().attempt());
         async move {
             let context = match shared.admit(&task.args).await {

@@ -1,7 +1,6 @@
 //! The worker side: every job runs behind the workspace guard, then in a
 //! handler that continues inside the tenant transaction the guard opened.
 
-pub mod backend;
 pub mod compliance;
 mod context;
 mod error;

@@ -2,15 +2,13 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
 use frontdesk_jobs::{ApplyBillingEvent, Jobs, ProcessInboundMessage, queue};
 use frontdesk_store::Db;
 
-use crate::{
-    GuardMetrics, WorkspaceGuardLayer,
-    backend::{POLL_INTERVAL, RedisQueue},
-    handlers,
-};
+use frontdesk_queue::RedisQueue;
+
+use crate::{GuardMetrics, WorkspaceGuardLayer, handlers};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -47,8 +45,7 @@ pub async fn run_workers(
 ) -> Result<(), WorkerRunError> {
     let guard =
         WorkspaceGuardLayer::new(deps.db.clone(), deps.jobs.clone(), config.guard_cache_ttl, deps.metrics.clone());
-    // apalis-redis refuses a worker name re-registered within 30 s, so each
-    // process instance gets its own names.
+    // Unique names per process make each worker identifiable in logs.
     let instance = uuid::Uuid::new_v4().simple().to_string();
     let (queue, billing_queue) = (deps.queue.clone(), deps.queue.clone());
     let billing_guard = guard.clone();
@@ -57,14 +54,14 @@ pub async fn run_workers(
         .shutdown_timeout(Duration::from_secs(30))
         .register(move |i| {
             WorkerBuilder::new(format!("{}-{instance}-{i}", queue::PROCESS_INBOUND))
-                .backend(queue.storage::<ProcessInboundMessage>().poll_with_interval(POLL_INTERVAL))
+                .backend(queue.backend::<ProcessInboundMessage>())
                 .layer(guard.clone())
                 .concurrency(config.concurrency)
                 .build(handlers::process_inbound::handle)
         })
         .register(move |i| {
             WorkerBuilder::new(format!("{}-{billing_instance}-{i}", queue::APPLY_BILLING))
-                .backend(billing_queue.storage::<ApplyBillingEvent>().poll_with_interval(POLL_INTERVAL))
+                .backend(billing_queue.backend::<ApplyBillingEvent>())
                 .layer(billing_guard.clone())
                 .concurrency(4)
                 .build(handlers::apply_billing::handle)

@@ -49,6 +49,7 @@ pub fn envelope_with(ws: WorkspaceId, n: u64, key: &str, max_attempts: u32) -> E
         workspace_id: ws,
         payload: serde_json::to_value(TestJob { workspace_id: ws, n, key: key.into() }).unwrap(),
         dedupe_key: None,
+        job_id: None,
         run_at: None,
         max_attempts,
     }

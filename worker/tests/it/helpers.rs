@@ -6,6 +6,7 @@ use apalis_core::{
 };
 use frontdesk_jobs::Jobs;
 use frontdesk_jobs::{LeadId, MessageId, WorkspaceId};
+use frontdesk_queue::{QueueConfig, RedisQueue};
 use frontdesk_store::{
     Db, activity, leads,
     leads::NewLead,
@@ -13,7 +14,7 @@ use frontdesk_store::{
     runtime_options,
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::{GuardMetrics, WorkspaceGuardLayer, backend::RedisQueue};
+use frontdesk_worker::{GuardMetrics, WorkspaceGuardLayer};
 use sqlx::PgPool;
 
 pub async fn app_db(owner: &PgPool) -> Db {
@@ -24,7 +25,7 @@ pub async fn app_db(owner: &PgPool) -> Db {
 pub async fn jobs() -> Jobs {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let prefix = format!("fdtest-{}", uuid::Uuid::new_v4().simple());
-    Jobs::new(RedisQueue::connect(&url, &prefix).await.unwrap())
+    Jobs::new(RedisQueue::connect(&url, QueueConfig::default().namespace(prefix)).await.unwrap())
 }
 
 /// A guard with caching off, so status changes apply to the next job.
