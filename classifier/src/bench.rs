@@ -51,3 +51,13 @@ pub fn offline() -> OfflineBench {
         classifications: samples.len(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test -p frontdesk-classifier --release --lib bench -- --ignored --nocapture`
+    #[test]
+    #[ignore = "prints numbers; meaningful only in release builds"]
+    fn print_offline_bench() {
+        println!("{:#?}", super::offline());
+    }
+}

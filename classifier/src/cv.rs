@@ -51,9 +51,9 @@ fn cross_validate(spec: &text::FeatureSpec, params: train::Params) -> f64 {
 #[test]
 #[ignore = "model selection; slow in debug builds"]
 fn cv_grid() {
-    for (cmin, cmax) in [(2, 4), (3, 5), (1, 4), (3, 4)] {
-        for ww in [1.0, 3.0] {
-            for (epochs, lr, l2) in [(40, 0.5, 1e-4), (20, 0.2, 1e-5), (60, 1.0, 1e-3)] {
+    for (cmin, cmax) in [(2, 4), (1, 4), (3, 5)] {
+        for ww in [2.0, 3.0, 4.0] {
+            for (epochs, lr, l2) in [(10, 0.2, 1e-5), (20, 0.2, 1e-5), (20, 0.1, 0.0), (30, 0.2, 1e-6)] {
                 let spec = text::FeatureSpec { char_min: cmin, char_max: cmax, word_weight: ww };
                 let f1 = cross_validate(&spec, train::Params { epochs, learning_rate: lr, l2 });
                 println!("chars {cmin}-{cmax} word_w {ww} epochs {epochs} lr {lr} l2 {l2}: cv macro-F1 {f1:.3}");

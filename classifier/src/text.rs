@@ -103,7 +103,7 @@ fn emoji_token(ch: char) -> Option<&'static str> {
     Some(name)
 }
 
-/// Word uni/bi-grams plus character 2–4-grams of each word (with boundary
+/// Word uni/bi-grams plus character 1–4-grams of each word (with boundary
 /// marks). Character grams make "cancle", "membrship" and "cuánto"/"cuanto"
 /// share most of their features with the correct spelling.
 ///
@@ -123,7 +123,7 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
-    pub const DEFAULT: FeatureSpec = FeatureSpec { char_min: 2, char_max: 4, word_weight: 3.0 };
+    pub const DEFAULT: FeatureSpec = FeatureSpec { char_min: 1, char_max: 4, word_weight: 2.0 };
 }
 
 pub fn features_with(text: &str, spec: &FeatureSpec) -> Vec<(u32, f32)> {

@@ -14,7 +14,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Self { epochs: 20, learning_rate: 0.2, l2: 1e-5 }
+        Self { epochs: 20, learning_rate: 0.1, l2: 0.0 }
     }
 }
 
