@@ -70,6 +70,22 @@ pub struct Config {
     #[arg(long, env = "FRONTDESK_MAILGUN_SIGNING_KEY", hide_env_values = true, global = true)]
     pub mailgun_signing_key: Option<String>,
 
+    /// Default OpenAI-compatible endpoint for lead classification (e.g.
+    /// https://api.openai.com/v1 or http://127.0.0.1:11434/v1). Unset: the
+    /// offline classifier, unless a workspace configures its own.
+    #[arg(long, env = "FRONTDESK_LLM_BASE_URL", global = true)]
+    pub llm_base_url: Option<String>,
+
+    #[arg(long, env = "FRONTDESK_LLM_MODEL", default_value = "gpt-4o-mini", global = true)]
+    pub llm_model: String,
+
+    #[arg(long, env = "FRONTDESK_LLM_API_KEY", hide_env_values = true, global = true)]
+    pub llm_api_key: Option<String>,
+
+    /// Tokens per workspace per day (UTC) before classification falls back offline.
+    #[arg(long, env = "FRONTDESK_AI_DAILY_TOKEN_BUDGET", default_value_t = 200_000, global = true)]
+    pub ai_daily_token_budget: i64,
+
     /// Seconds after which the outbox relay re-pushes a job that has not run.
     #[arg(long, env = "FRONTDESK_OUTBOX_TIMEOUT_SECS", default_value_t = 300, global = true)]
     pub outbox_timeout_secs: u64,
@@ -109,6 +125,11 @@ impl Config {
             stripe_webhook_secret: secret(&self.stripe_webhook_secret),
             mailgun_signing_key: secret(&self.mailgun_signing_key),
         }
+    }
+
+    pub fn platform_llm(&self) -> Option<frontdesk_classifier::LlmConfig> {
+        let base = self.llm_base_url.as_deref().filter(|u| !u.is_empty())?;
+        Some(frontdesk_classifier::LlmConfig::new(base, &self.llm_model, self.llm_api_key.clone().unwrap_or_default()))
     }
 
     pub fn queue(&self, namespace: &str) -> frontdesk_queue::QueueConfig {

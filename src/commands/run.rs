@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use frontdesk_api::{AppState, WebhookMetrics};
+use frontdesk_classifier::OfflineClassifier;
 use frontdesk_jobs::Jobs;
 use frontdesk_queue::RedisQueue;
 use frontdesk_store::{Db, vault::Vault};
+use frontdesk_worker::handlers::classify_lead::ClassifyDeps;
 use frontdesk_worker::{
     GuardMetrics, WorkerConfig, WorkerDeps,
     outbox_relay::{self, RelayConfig},
@@ -77,6 +79,12 @@ async fn run_worker(config: &Config, rt: &Runtime, mut stop: watch::Receiver<boo
         queue: rt.queue.clone(),
         jobs: jobs.clone(),
         metrics: Arc::new(GuardMetrics::default()),
+        classify: ClassifyDeps {
+            offline: Arc::new(OfflineClassifier::new()),
+            platform_llm: config.platform_llm(),
+            default_daily_budget: Some(config.ai_daily_token_budget),
+            vault: rt.vault.clone(),
+        },
     };
     let relay_config =
         RelayConfig { stale_after: Duration::from_secs(config.outbox_timeout_secs), idle: Duration::from_secs(1) };

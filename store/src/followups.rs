@@ -68,3 +68,30 @@ pub async fn count_for_lead(tx: &mut TenantTx, lead_id: LeadId, kind: &str) -> R
     .await?;
     Ok(n)
 }
+
+/// A sequence step waiting for its time (the scheduler enqueues it when due).
+pub async fn schedule(
+    tx: &mut TenantTx,
+    new: &NewFollowup<'_>,
+    rule_id: frontdesk_jobs::AiRuleId,
+    step: i32,
+) -> Result<FollowupId, StoreError> {
+    let ws = tx.workspace_id();
+    let id = FollowupId::new();
+    sqlx::query!(
+        "INSERT INTO followups (workspace_id, id, lead_id, rule_id, step, kind, channel, template, due_at, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled')",
+        ws as WorkspaceId,
+        id as FollowupId,
+        new.lead_id as LeadId,
+        rule_id as frontdesk_jobs::AiRuleId,
+        step,
+        new.kind,
+        new.channel.as_str(),
+        new.template,
+        new.due_at
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}

@@ -115,3 +115,21 @@ pub async fn rotate(tx: &mut TenantTx, vault: &Vault) -> Result<u64, StoreError>
     }
     Ok(rewritten)
 }
+
+/// The workspace's integration for `provider`, if any: id, sandbox flag and settings.
+pub async fn find_by_provider(
+    tx: &mut TenantTx,
+    provider: Provider,
+) -> Result<Option<(IntegrationId, bool, serde_json::Value)>, StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query!(
+        r#"SELECT id AS "id: IntegrationId", mode = 'sandbox' AS "sandbox!", settings
+           FROM integrations WHERE workspace_id = $1 AND provider = $2
+           ORDER BY created_at LIMIT 1"#,
+        ws as WorkspaceId,
+        provider.as_str()
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|r| (r.id, r.sandbox, r.settings)))
+}

@@ -17,7 +17,7 @@ use frontdesk_store::{
     vault::{MasterKeys, Secret, Vault},
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::{GuardMetrics, WorkerConfig, WorkerDeps};
+use frontdesk_worker::{GuardMetrics, WorkerConfig, WorkerDeps, handlers::classify_lead::ClassifyDeps};
 use hmac::{KeyInit, Mac};
 use sqlx::{AssertSqlSafe, PgPool};
 use tokio::sync::watch;
@@ -80,14 +80,26 @@ impl TestApp {
         &self.env.db
     }
 
-    /// Runs the real worker monitor in-process until the app drops.
+    /// Runs the real worker monitor in-process until the app drops;
+    /// classification is offline.
     pub async fn start_worker(&self) {
+        self.start_worker_with_llm(None).await;
+    }
+
+    /// Like [`TestApp::start_worker`], with `llm` as the platform's default endpoint.
+    pub async fn start_worker_with_llm(&self, llm: Option<frontdesk_classifier::LlmConfig>) {
         let queue = self.queue.clone();
         let deps = WorkerDeps {
             db: self.env.db.clone(),
             jobs: Jobs::new(queue.clone()),
             queue,
             metrics: Arc::new(GuardMetrics::default()),
+            classify: ClassifyDeps {
+                offline: Arc::new(frontdesk_classifier::OfflineClassifier::new()),
+                platform_llm: llm,
+                default_daily_budget: Some(100_000),
+                vault: self.vault.clone(),
+            },
         };
         let mut stopped = self.stop.subscribe();
         let config = WorkerConfig { concurrency: 4, guard_cache_ttl: Duration::ZERO };

@@ -1,6 +1,7 @@
 //! End-to-end: the real `frontdesk` binary against real Postgres and Redis.
 
 mod app;
+mod classification;
 mod helpers;
 mod jobs_run_in_worker_process;
 mod webhook_bad_input;

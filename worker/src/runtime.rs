@@ -3,12 +3,12 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
-use frontdesk_jobs::{ApplyBillingEvent, Jobs, ProcessInboundMessage, queue};
+use frontdesk_jobs::{ApplyBillingEvent, ClassifyLead, Jobs, ProcessInboundMessage, queue};
 use frontdesk_store::Db;
 
 use frontdesk_queue::RedisQueue;
 
-use crate::{GuardMetrics, WorkspaceGuardLayer, handlers};
+use crate::{GuardMetrics, WorkspaceGuardLayer, handlers, handlers::classify_lead::ClassifyDeps};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -31,6 +31,7 @@ pub struct WorkerDeps {
     /// For jobs that handlers trigger (pushed after their outbox commit).
     pub jobs: Jobs,
     pub metrics: Arc<GuardMetrics>,
+    pub classify: ClassifyDeps,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,8 @@ pub async fn run_workers(
     let (queue, billing_queue) = (deps.queue.clone(), deps.queue.clone());
     let billing_guard = guard.clone();
     let billing_instance = instance.clone();
+    let (classify_queue, classify_guard, classify_instance) = (deps.queue.clone(), guard.clone(), instance.clone());
+    let classify = deps.classify.clone();
     Monitor::new()
         .shutdown_timeout(Duration::from_secs(30))
         .register(move |i| {
@@ -65,6 +68,14 @@ pub async fn run_workers(
                 .layer(billing_guard.clone())
                 .concurrency(4)
                 .build(handlers::apply_billing::handle)
+        })
+        .register(move |i| {
+            WorkerBuilder::new(format!("{}-{classify_instance}-{i}", queue::CLASSIFY_LEAD))
+                .backend(classify_queue.backend::<ClassifyLead>())
+                .data(classify.clone())
+                .layer(classify_guard.clone())
+                .concurrency(config.concurrency)
+                .build(handlers::classify_lead::handle)
         })
         .run_with_signal(shutdown)
         .await

@@ -1,4 +1,5 @@
 //! One module per job kind. Handlers are plain `async fn(job, JobContext)`.
 
 pub mod apply_billing;
+pub mod classify_lead;
 pub mod process_inbound;

@@ -1,0 +1,222 @@
+//! Classifies a lead from its recent conversation and acts on the result.
+//!
+//! Order of authority: a workspace rule that pre-empts the model decides
+//! outright; otherwise the LLM (the workspace's own key, else the platform
+//! default) while the workspace's daily token budget lasts; otherwise — no
+//! endpoint, an endpoint that keeps failing, or a spent budget — the offline
+//! model. Override rules then adjust the result, and the rules' actions run
+//! for this lead only. The lead's text reaches the model only as a user
+//! message; nothing in it can name another lead, workspace or action.
+
+use std::{sync::Arc, time::Duration};
+
+use apalis::prelude::Data;
+use chrono::Utc;
+use frontdesk_classifier::{
+    Action, DecidedBy, LlmClient, LlmConfig, OfflineClassifier, RuleSet, RulesOutcome, rules::AiRule,
+};
+use frontdesk_jobs::{ClassifyLead, LeadId};
+use frontdesk_store::{
+    TenantTx, activity,
+    activity::Activity,
+    ai::{self, ClassificationRecord},
+    followups::{self, NewFollowup},
+    integrations::{self, Provider},
+    leads,
+    messages::Channel,
+    vault::Vault,
+};
+use tracing::warn;
+
+use crate::{JobContext, JobError};
+
+/// Inbound messages the classification reads (newest last).
+const CONVERSATION: i64 = 10;
+
+/// What the classify worker shares across jobs.
+#[derive(Clone)]
+pub struct ClassifyDeps {
+    pub offline: Arc<OfflineClassifier>,
+    /// The platform default endpoint; `None` means offline unless a workspace brings its own.
+    pub platform_llm: Option<LlmConfig>,
+    /// Daily tokens per workspace unless the workspace sets its own budget.
+    pub default_daily_budget: Option<i64>,
+    pub vault: Vault,
+}
+
+/// How the result was reached, as recorded on the lead.
+fn classified_by(decided: DecidedBy, fallback: Option<&'static str>) -> &'static str {
+    match (decided, fallback) {
+        (DecidedBy::Offline, Some(why)) => why,
+        (decided, _) => decided.as_str(),
+    }
+}
+
+pub async fn handle(job: ClassifyLead, cx: JobContext, deps: Data<ClassifyDeps>) -> Result<(), JobError> {
+    let mut tx = cx.tenant().await?;
+    let lead = leads::find(&mut tx, job.lead_id).await?.ok_or_else(|| JobError::Permanent("lead vanished".into()))?;
+    let turns = ai::recent_conversation(&mut tx, lead.id, CONVERSATION).await?;
+    let text = turns.iter().filter(|t| t.inbound).map(|t| t.body.as_str()).collect::<Vec<_>>().join("\n");
+    if text.trim().is_empty() {
+        return Ok(()); // nothing the lead said yet
+    }
+    let rule_rows = ai::rules(&mut tx).await?;
+    let (spent, own_budget) = ai::budget_state(&mut tx).await?;
+    let llm = llm_config(&mut tx, &deps).await?;
+    tx.commit().await?; // no transaction is held across the model call
+
+    let rules = RuleSet::compile(&rule_rows.into_iter().map(to_rule).collect::<Vec<_>>());
+    for issue in rules.issues() {
+        warn!(rule_id = %issue.rule_id, problem = %issue.problem, "ignoring invalid AI rule");
+    }
+    let budget = own_budget.or(deps.default_daily_budget);
+    let mut usage = (0_i64, 0_i64);
+    let (outcome, fallback) = if let Some(outcome) = rules.preempt(&text) {
+        (outcome, None)
+    } else {
+        match llm {
+            Some(_) if budget.is_some_and(|b| spent >= b) => (offline(&deps, &rules, &text), Some("offline_budget")),
+            Some(config) => match classify_with_llm(config, &rules, &text).await {
+                Ok((outcome, prompt, completion)) => {
+                    usage = (prompt, completion);
+                    (outcome, None)
+                }
+                Err(e) if e.is_transient() => {
+                    warn!(error = %e, "LLM unavailable; classifying offline");
+                    (offline(&deps, &rules, &text), Some("offline_fallback"))
+                }
+                // A bad key or unknown model will not heal by retrying; the studio still gets a result.
+                Err(e) => {
+                    warn!(error = %e, "LLM rejected the request; classifying offline");
+                    (offline(&deps, &rules, &text), Some("offline_fallback"))
+                }
+            },
+            None => (offline(&deps, &rules, &text), None),
+        }
+    };
+    record(&cx, lead.id, &outcome, classified_by(outcome.decided_by, fallback), usage, fallback.is_some()).await
+}
+
+fn offline(deps: &ClassifyDeps, rules: &RuleSet, text: &str) -> RulesOutcome {
+    rules.after_model(text, deps.offline.classify(text), DecidedBy::Offline)
+}
+
+async fn classify_with_llm(
+    config: LlmConfig,
+    rules: &RuleSet,
+    text: &str,
+) -> Result<(RulesOutcome, i64, i64), frontdesk_classifier::LlmError> {
+    let client = LlmClient::new(config)?;
+    let answer = client.classify(&rules.system_prompt(), text).await?;
+    let outcome = rules.after_model(text, answer.classification, DecidedBy::Llm);
+    Ok((outcome, answer.usage.prompt_tokens.into(), answer.usage.completion_tokens.into()))
+}
+
+/// The workspace's own endpoint and key (an `openai` integration, key in
+/// the vault, bound to this workspace), else the platform default.
+async fn llm_config(tx: &mut TenantTx, deps: &ClassifyDeps) -> Result<Option<LlmConfig>, JobError> {
+    let Some((integration, _, settings)) = integrations::find_by_provider(tx, Provider::OpenAi).await? else {
+        return Ok(deps.platform_llm.clone());
+    };
+    let key = integrations::secret(tx, &deps.vault, integration).await?;
+    let platform = deps.platform_llm.as_ref();
+    let base_url = settings["base_url"].as_str().map(str::to_owned).or_else(|| platform.map(|p| p.base_url.clone()));
+    let model = settings["model"].as_str().map(str::to_owned).or_else(|| platform.map(|p| p.model.clone()));
+    let (Some(base_url), Some(model)) = (base_url, model) else {
+        return Err(JobError::Permanent(
+            "workspace LLM integration has no base_url/model and no platform default".into(),
+        ));
+    };
+    let mut config = platform.cloned().unwrap_or_else(|| LlmConfig::new(&base_url, &model, ""));
+    config.base_url = base_url;
+    config.model = model;
+    config.api_key = key.expose().to_owned();
+    Ok(Some(config))
+}
+
+async fn record(
+    cx: &JobContext,
+    lead_id: LeadId,
+    outcome: &RulesOutcome,
+    classified_by: &str,
+    (prompt, completion): (i64, i64),
+    fallback: bool,
+) -> Result<(), JobError> {
+    let c = &outcome.classification;
+    let mut tx = cx.db.tenant(cx.workspace.id).await?;
+    let record = ClassificationRecord {
+        intent: c.intent.as_str(),
+        temperature: c.temperature.as_str(),
+        score: i16::from(c.score),
+        language: &c.language,
+        summary: &c.summary,
+        classified_by,
+    };
+    ai::store_classification(&mut tx, lead_id, &record).await?;
+    ai::record_usage(&mut tx, prompt, completion, fallback).await?;
+    let detail = serde_json::json!({
+        "intent": c.intent.as_str(),
+        "temperature": c.temperature.as_str(),
+        "score": c.score,
+        "classified_by": classified_by,
+        "matched_rules": outcome.matched_rules,
+        "actions": outcome.actions,
+    });
+    activity::record(
+        &mut tx,
+        &Activity { kind: "lead_classified", lead_id: Some(lead_id), is_security: false, detail },
+    )
+    .await?;
+    for action in &outcome.actions {
+        match action {
+            Action::CreateTask { title } => {
+                ai::create_task(&mut tx, lead_id, title, &c.summary).await?;
+            }
+            Action::StartSequence { rule_id } => start_sequence(&mut tx, lead_id, *rule_id).await?,
+            Action::None => {}
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Schedules the steps of a `sequence` rule (`config.steps`: delay, channel,
+/// template) as follow-ups; the scheduler sends each when due.
+async fn start_sequence(tx: &mut TenantTx, lead_id: LeadId, rule_id: frontdesk_jobs::AiRuleId) -> Result<(), JobError> {
+    let rules = ai::rules(tx).await?;
+    let Some(rule) = rules.into_iter().find(|r| r.id == rule_id && r.kind == "sequence") else {
+        warn!(%rule_id, "intent action names a sequence rule that does not exist or is disabled");
+        return Ok(());
+    };
+    let steps = rule.config["steps"].as_array().cloned().unwrap_or_default();
+    let now = Utc::now();
+    for (n, step) in steps.iter().enumerate() {
+        let channel = match step["channel"].as_str() {
+            Some("sms") => Channel::Sms,
+            Some("whatsapp") => Channel::Whatsapp,
+            Some("email") => Channel::Email,
+            other => {
+                warn!(%rule_id, step = n, channel = ?other, "skipping sequence step with an unknown channel");
+                continue;
+            }
+        };
+        let Some(template) = step["template"].as_str() else { continue };
+        let delay = Duration::from_secs(step["delay_minutes"].as_u64().unwrap_or(0).saturating_mul(60));
+        let due_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+        let new = NewFollowup { lead_id, kind: "sequence", channel, template, due_at };
+        followups::schedule(tx, &new, rule_id, n as i32).await?;
+    }
+    Ok(())
+}
+
+fn to_rule(row: ai::RuleRow) -> AiRule {
+    AiRule {
+        id: row.id,
+        name: row.name,
+        kind: row.kind,
+        pattern: row.pattern,
+        config: row.config,
+        priority: row.priority,
+        enabled: true,
+    }
+}
