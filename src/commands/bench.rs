@@ -28,6 +28,8 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Our Redis backend vs stock apalis-redis 1.0: throughput, idle pickup, fairness, RSS.
     Queue(QueueArgs),
+    /// Offline classifier quality and latency, and classify-lead job throughput against a local fake LLM.
+    Classify(ClassifyArgs),
     /// Signed Twilio SMS webhooks over HTTP against the api, beside pgbench TPC-B on the same Postgres.
     Ingest(IngestArgs),
 }
@@ -57,8 +59,18 @@ pub struct QueueArgs {
     concurrency: Vec<usize>,
 }
 
+#[derive(Args)]
+pub struct ClassifyArgs {
+    /// Classify-lead jobs to run through the real worker.
+    #[arg(short = 'n', long, default_value_t = 500)]
+    jobs: usize,
+    #[arg(short = 'c', long, default_value_t = 16)]
+    concurrency: usize,
+}
+
 pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Classify(args) => classify(config, args).await,
         BenchCommand::Queue(args) => {
             Ok(frontdesk_queue::bench::run(&args.redis_url, args.jobs, &args.concurrency).await?)
         }
@@ -279,4 +291,128 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+async fn classify(config: &Config, args: ClassifyArgs) -> anyhow::Result<()> {
+    let offline = frontdesk_classifier::bench::offline();
+    println!(
+        "BENCH classify_offline accuracy={:.3} macro_f1={:.3} p50_us={:.1} p99_us={:.1} mean_us={:.1} target_macro_f1=0.85 target_us=1000",
+        offline.accuracy, offline.macro_f1, offline.p50_us, offline.p99_us, offline.per_message_us
+    );
+
+    // A local OpenAI-compatible endpoint with a fixed answer: the figure is our job path, not a model.
+    let fake = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let content = serde_json::json!({
+                "intent": "pricing", "temperature": "warm", "score": 60, "language": "en",
+                "summary": "Asks about prices", "suggested_reply": null, "confidence": 0.9
+            })
+            .to_string();
+            axum::Json(serde_json::json!({
+                "id": "chatcmpl-bench", "object": "chat.completion", "created": 1_764_230_400, "model": "bench",
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": content, "refusal": null }, "finish_reason": "stop", "logprobs": null }],
+                "usage": { "prompt_tokens": 100, "completion_tokens": 30, "total_tokens": 130 }
+            }))
+        }),
+    );
+    let fake_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let fake_addr = fake_listener.local_addr()?;
+    let fake_server = tokio::spawn(async move { axum::serve(fake_listener, fake).await });
+
+    frontdesk_store::migrate(&config.database_url).await.context("applying migrations")?;
+    let db = Db::connect(&frontdesk_store::DbConfig {
+        max_connections: (args.concurrency as u32 + 4).max(8),
+        ..config.db()
+    })
+    .await?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("bench-{run_id}");
+    let queue = RedisQueue::connect(&config.redis_url, config.queue(&prefix)).await.context("connecting to Redis")?;
+    let jobs = Jobs::new(queue.clone());
+    let workspace =
+        workspaces::create(&db, &NewWorkspace { name: format!("bench {run_id}"), timezone: "UTC".into() }).await?;
+    let mut tx = db.tenant(workspace).await?;
+    let mut leads = Vec::with_capacity(args.jobs);
+    for i in 0..args.jobs {
+        let phone = format!("+1555{i:07}");
+        let lead = frontdesk_store::leads::create(
+            &mut tx,
+            &frontdesk_store::leads::NewLead { phone: Some(phone), source: "bench".into(), ..Default::default() },
+        )
+        .await?;
+        let inbound = frontdesk_store::messages::NewInbound {
+            lead_id: lead,
+            channel: frontdesk_store::messages::Channel::Sms,
+            body: "Hi! How much is a monthly membership?".into(),
+            provider_message_id: None,
+        };
+        frontdesk_store::messages::insert_inbound(&mut tx, &inbound).await?;
+        leads.push(lead);
+    }
+    tx.commit().await?;
+    for lead in &leads {
+        jobs.enqueue(&frontdesk_jobs::ClassifyLead { workspace_id: workspace, lead_id: *lead }).await?;
+    }
+
+    let mut llm = frontdesk_classifier::LlmConfig::new(format!("http://{fake_addr}/v1"), "bench", "bench-key");
+    llm.max_attempts = 1;
+    let deps = frontdesk_worker::WorkerDeps {
+        db: db.clone(),
+        queue: queue.clone(),
+        jobs: jobs.clone(),
+        metrics: Arc::new(frontdesk_worker::GuardMetrics::default()),
+        classify: frontdesk_worker::handlers::classify_lead::ClassifyDeps {
+            offline: Arc::new(frontdesk_classifier::OfflineClassifier::new()),
+            platform_llm: Some(llm),
+            default_daily_budget: None,
+            vault: Vault::new(config.master_keys()?),
+        },
+    };
+    let (stop, mut stopped) = watch::channel(false);
+    let worker_config =
+        frontdesk_worker::WorkerConfig { concurrency: args.concurrency, guard_cache_ttl: Duration::from_secs(2) };
+    // The bench workspace alone: lift the fairness cap so concurrency is what is measured.
+    queue.set_workspace_cap(frontdesk_jobs::queue::CLASSIFY_LEAD, workspace, Some(args.concurrency as u32)).await?;
+    let started = Instant::now();
+    let workers = tokio::spawn(frontdesk_worker::run_workers(deps, worker_config, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        Ok(())
+    }));
+    let mut done = 0;
+    while started.elapsed() < Duration::from_secs(600) {
+        let mut tx = db.tenant(workspace).await?;
+        done = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM leads WHERE workspace_id = $1 AND classified_at IS NOT NULL",
+        )
+        .bind(workspace.as_uuid())
+        .fetch_one(tx.conn())
+        .await?;
+        tx.commit().await?;
+        eprint!("\rclassify: {done}/{} leads", args.jobs);
+        if done as usize >= args.jobs {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!();
+    let elapsed = started.elapsed();
+    let _ = stop.send(true);
+    let _ = workers.await;
+    fake_server.abort();
+    let mut tx = db.tenant(workspace).await?;
+    sqlx::query("DELETE FROM workspaces WHERE id = $1").bind(workspace.as_uuid()).execute(tx.conn()).await?;
+    tx.commit().await?;
+    purge_redis(&config.redis_url, &prefix).await.ok();
+    println!(
+        "BENCH classify_job jobs={} concurrency={} completed={done} seconds={:.2} jobs_per_s={:.1}",
+        args.jobs,
+        args.concurrency,
+        elapsed.as_secs_f64(),
+        done as f64 / elapsed.as_secs_f64()
+    );
+    if (done as usize) < args.jobs {
+        bail!("only {done} of {} jobs completed", args.jobs);
+    }
+    Ok(())
 }
