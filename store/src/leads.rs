@@ -150,33 +150,21 @@ pub async fn set_opted_out(
     channel: crate::messages::Channel,
     opted_out: bool,
 ) -> Result<bool, StoreError> {
-    use crate::messages::Channel;
     let ws = tx.workspace_id();
-    let done = match channel {
-        Channel::Sms => sqlx::query!(
-            "UPDATE leads SET opted_out_sms = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2 AND opted_out_sms <> $3",
-            ws as WorkspaceId,
-            id as LeadId,
-            opted_out
-        )
-        .execute(tx.conn())
-        .await?,
-        Channel::Whatsapp => sqlx::query!(
-            "UPDATE leads SET opted_out_whatsapp = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2 AND opted_out_whatsapp <> $3",
-            ws as WorkspaceId,
-            id as LeadId,
-            opted_out
-        )
-        .execute(tx.conn())
-        .await?,
-        Channel::Email => sqlx::query!(
-            "UPDATE leads SET opted_out_email = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2 AND opted_out_email <> $3",
-            ws as WorkspaceId,
-            id as LeadId,
-            opted_out
-        )
-        .execute(tx.conn())
-        .await?,
-    };
+    let done = sqlx::query!(
+        "UPDATE leads SET
+            opted_out_sms = CASE WHEN $3 = 'sms' THEN $4 ELSE opted_out_sms END,
+            opted_out_whatsapp = CASE WHEN $3 = 'whatsapp' THEN $4 ELSE opted_out_whatsapp END,
+            opted_out_email = CASE WHEN $3 = 'email' THEN $4 ELSE opted_out_email END,
+            updated_at = now()
+         WHERE workspace_id = $1 AND id = $2
+           AND $4 <> CASE $3 WHEN 'sms' THEN opted_out_sms WHEN 'whatsapp' THEN opted_out_whatsapp ELSE opted_out_email END",
+        ws as WorkspaceId,
+        id as LeadId,
+        channel.as_str(),
+        opted_out
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -38,6 +38,31 @@ impl SendError {
     }
 }
 
+/// A provider's answer, read whole: status, `Retry-After`, body.
+struct Reply {
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    body: String,
+}
+
+impl Reply {
+    async fn read(res: reqwest::Response) -> Result<Self, SendError> {
+        let status = res.status();
+        let retry_after = retry_after(res.headers());
+        let body = res.text().await.map_err(SendError::from_http)?;
+        Ok(Self { status, retry_after, body })
+    }
+
+    /// Parses a success body; an unreadable one is transient (the provider
+    /// may have accepted, and the send job's state machine decides).
+    fn parse<T: serde::de::DeserializeOwned>(&self, provider: &str) -> Result<T, SendError> {
+        serde_json::from_str(&self.body).map_err(|e| SendError::Transient {
+            detail: format!("unreadable {provider} response: {e}"),
+            retry_after: None,
+        })
+    }
+}
+
 /// `Retry-After` in seconds (the form providers use), capped at an hour.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let secs: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;

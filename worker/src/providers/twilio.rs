@@ -4,7 +4,7 @@
 use frontdesk_store::vault::Secret;
 use serde::Deserialize;
 
-use super::{SendError, Sent, retry_after};
+use super::{Reply, SendError, Sent};
 
 #[derive(Clone, Debug)]
 pub struct TwilioClient {
@@ -56,17 +56,13 @@ impl TwilioClient {
             .send()
             .await
             .map_err(SendError::from_http)?;
-        let status = res.status();
-        let wait = retry_after(res.headers());
-        let text = res.text().await.map_err(SendError::from_http)?;
+        let reply = Reply::read(res).await?;
+        let (status, wait, text) = (reply.status, reply.retry_after, &reply.body);
         if status.is_success() {
-            let created: Created = serde_json::from_str(&text).map_err(|e| SendError::Transient {
-                detail: format!("unreadable Twilio response: {e}"),
-                retry_after: None,
-            })?;
+            let created: Created = reply.parse("Twilio")?;
             return Ok(Sent { provider_message_id: created.sid });
         }
-        let error: TwilioError = serde_json::from_str(&text).unwrap_or_default();
+        let error: TwilioError = serde_json::from_str(text).unwrap_or_default();
         let detail = format!("HTTP {} code {} {}", status.as_u16(), error.code.unwrap_or(0), error.message);
         Err(match (status.as_u16(), error.code) {
             (_, Some(21610)) => SendError::OptedOut(detail),

@@ -5,7 +5,7 @@ use frontdesk_store::vault::Secret;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{SendError, Sent, retry_after};
+use super::{Reply, SendError, Sent};
 
 /// Free-form text outside the 24-hour customer-service window.
 pub const OUTSIDE_WINDOW: i64 = 131047;
@@ -74,21 +74,17 @@ impl WhatsappClient {
             .send()
             .await
             .map_err(SendError::from_http)?;
-        let status = res.status();
-        let wait = retry_after(res.headers());
-        let text = res.text().await.map_err(SendError::from_http)?;
+        let reply = Reply::read(res).await?;
+        let (status, wait, text) = (reply.status, reply.retry_after, &reply.body);
         if status.is_success() {
-            let accepted: Accepted = serde_json::from_str(&text).map_err(|e| SendError::Transient {
-                detail: format!("unreadable WhatsApp response: {e}"),
-                retry_after: None,
-            })?;
+            let accepted: Accepted = reply.parse("WhatsApp")?;
             let id = accepted.messages.into_iter().next().map(|m| m.id).ok_or_else(|| SendError::Transient {
                 detail: "WhatsApp accepted without a message id".into(),
                 retry_after: None,
             })?;
             return Ok(Sent { provider_message_id: id });
         }
-        let error = serde_json::from_str::<ErrorEnvelope>(&text).map(|e| e.error).unwrap_or_default();
+        let error = serde_json::from_str::<ErrorEnvelope>(text).map(|e| e.error).unwrap_or_default();
         let detail = format!("HTTP {} code {} {}", status.as_u16(), error.code.unwrap_or(0), error.message);
         Err(match (status.as_u16(), error.code) {
             (_, Some(OUTSIDE_WINDOW)) => SendError::OutsideWindow(detail),
