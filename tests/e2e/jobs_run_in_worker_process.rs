@@ -27,7 +27,8 @@ async fn job_enqueued_through_the_api_handle_is_run_by_a_worker_process(owner: P
     assert!(processed, "worker process did not run the job within 30 s");
     let mut tx = env.db.tenant(a.id).await.unwrap();
     let kinds: Vec<_> = activity::recent(&mut tx, 10).await.unwrap().into_iter().map(|a| a.kind).collect();
-    assert_eq!(kinds, vec!["message_processed"]);
+    // Processing ran once (classification may follow it in the same worker).
+    assert_eq!(kinds.iter().filter(|k| *k == "message_processed").count(), 1, "{kinds:?}");
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
