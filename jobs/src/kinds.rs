@@ -29,6 +29,9 @@ pub enum Capability {
     OutboundMessaging,
     /// Calls a paid or rate-limited third-party API on the studio's behalf.
     ExternalSync,
+    /// Records what the billing provider says. Runs whatever the workspace's
+    /// state: a suspended studio that pays must come back paid.
+    Billing,
 }
 
 /// An entity a job names. The assertion layer proves each one lives in the
@@ -124,7 +127,7 @@ job_kind!(
 job_kind!(
     /// Apply a verified Stripe event to the workspace's subscription.
     ApplyBillingEvent { webhook_event_id: WebhookEventId }
-    queue = queue::APPLY_BILLING, attempts = 10, capability = Capability::Internal,
+    queue = queue::APPLY_BILLING, attempts = 10, capability = Capability::Billing,
     references = |j| vec![EntityRef::WebhookEvent(j.webhook_event_id)]
 );
 

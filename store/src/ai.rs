@@ -165,12 +165,16 @@ pub async fn store_classification(
     Ok(())
 }
 
-/// A staff task about a lead.
+/// A staff task about a lead, unless the same one is still open (a lead
+/// re-classified on every message gets one task, not one per message).
 pub async fn create_task(tx: &mut TenantTx, lead_id: LeadId, title: &str, detail: &str) -> Result<TaskId, StoreError> {
     let ws = tx.workspace_id();
     let id = TaskId::new();
     sqlx::query!(
-        "INSERT INTO tasks (workspace_id, id, lead_id, title, detail) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO tasks (workspace_id, id, lead_id, title, detail)
+         SELECT $1, $2, $3, $4, $5
+         WHERE NOT EXISTS (SELECT 1 FROM tasks
+                           WHERE workspace_id = $1 AND lead_id = $3 AND title = $4 AND status = 'open')",
         ws as WorkspaceId,
         id as TaskId,
         lead_id as LeadId,

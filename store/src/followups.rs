@@ -70,17 +70,19 @@ pub async fn count_for_lead(tx: &mut TenantTx, lead_id: LeadId, kind: &str) -> R
 }
 
 /// A sequence step waiting for its time (the scheduler enqueues it when due).
+/// `None` when this lead already has this step: a sequence runs once per lead.
 pub async fn schedule(
     tx: &mut TenantTx,
     new: &NewFollowup<'_>,
     rule_id: frontdesk_jobs::AiRuleId,
     step: i32,
-) -> Result<FollowupId, StoreError> {
+) -> Result<Option<FollowupId>, StoreError> {
     let ws = tx.workspace_id();
     let id = FollowupId::new();
-    sqlx::query!(
+    let inserted = sqlx::query!(
         "INSERT INTO followups (workspace_id, id, lead_id, rule_id, step, kind, channel, template, due_at, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled')",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled')
+         ON CONFLICT (workspace_id, lead_id, rule_id, step) WHERE rule_id IS NOT NULL DO NOTHING",
         ws as WorkspaceId,
         id as FollowupId,
         new.lead_id as LeadId,
@@ -93,5 +95,5 @@ pub async fn schedule(
     )
     .execute(tx.conn())
     .await?;
-    Ok(id)
+    Ok((inserted.rows_affected() == 1).then_some(id))
 }

@@ -20,6 +20,19 @@ pub struct Lead {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub status: String,
+    pub opted_out_sms: bool,
+    pub opted_out_whatsapp: bool,
+    pub opted_out_email: bool,
+}
+
+impl Lead {
+    pub fn opted_out(&self, channel: crate::messages::Channel) -> bool {
+        match channel {
+            crate::messages::Channel::Sms => self.opted_out_sms,
+            crate::messages::Channel::Whatsapp => self.opted_out_whatsapp,
+            crate::messages::Channel::Email => self.opted_out_email,
+        }
+    }
 }
 
 pub async fn create(tx: &mut TenantTx, new: &NewLead) -> Result<LeadId, StoreError> {
@@ -43,7 +56,7 @@ pub async fn find(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lead>, StoreEr
     let ws = tx.workspace_id();
     let lead = sqlx::query_as!(
         Lead,
-        r#"SELECT id AS "id: LeadId", name, phone, email, status
+        r#"SELECT id AS "id: LeadId", name, phone, email, status, opted_out_sms, opted_out_whatsapp, opted_out_email
            FROM leads WHERE workspace_id = $1 AND id = $2"#,
         ws as WorkspaceId,
         id as LeadId

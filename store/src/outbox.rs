@@ -65,6 +65,19 @@ pub async fn release(db: &Db, workspace_id: WorkspaceId, id: OutboxId) -> Result
     tx.commit().await
 }
 
+/// Stops an entry absorbing newer ones: its job has started reading.
+pub async fn release_coalescing(tx: &mut TenantTx, id: OutboxId) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE outbox SET dedupe_key = NULL WHERE workspace_id = $1 AND id = $2 AND dedupe_key IS NOT NULL",
+        ws as WorkspaceId,
+        id as OutboxId
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 /// Marks the entry whose job just ran; false if it was already done.
 pub async fn mark_done(tx: &mut TenantTx, id: OutboxId) -> Result<bool, StoreError> {
     let ws = tx.workspace_id();

@@ -205,6 +205,16 @@ async fn a_preempting_rule_decides_without_the_model_and_opens_a_staff_task(owne
     app.start_worker_with_llm(Some(llm(&fake, "platform-key"))).await;
     text_in(&app, "Iron Temple", AC_A, NUM_A, "SM1", "+15557770001", "Hi, I want to CANCEL my membership please").await;
     assert_eq!(wait_classified(&app, "+15557770001").await, "rule");
+    // The lead writes again and is classified again: still one open task.
+    text_in(&app, "Iron Temple", AC_A, NUM_A, "SM2", "+15557770001", "cancel my membership, I said").await;
+    let twice = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM activity_logs WHERE kind = 'lead_classified'")
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+            == 2
+    };
+    assert!(eventually(Duration::from_secs(20), twice).await, "second message was not classified");
     let tasks: Vec<String> = sqlx::query_scalar("SELECT title FROM tasks WHERE workspace_id = $1")
         .bind(ws.as_uuid())
         .fetch_all(&owner)
@@ -269,4 +279,63 @@ async fn a_prompt_injection_changes_nothing_outside_the_leads_own_classification
             .unwrap();
     assert_eq!(after.len(), before.len());
     assert!(after.iter().all(|(_, status)| status != "member"), "B's leads were touched: {after:?}");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_intent_action_schedules_its_sequence_once_and_skips_opted_out_channels(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let fake = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(completion("pricing", "warm", 60)).mount(&fake).await;
+    let ws = studio(&app, "Iron Temple", AC_A, NUM_A).await;
+    let mut tx = app.db().tenant(ws).await.unwrap();
+    let steps = json!({ "steps": [
+        { "delay_minutes": 60, "channel": "whatsapp", "template": "Hi {first_name}, still thinking about it?" },
+        { "delay_minutes": 1440, "channel": "sms", "template": "Your first class is free: {booking_link}" }
+    ]});
+    let sequence = ai::add_rule(
+        &mut tx,
+        &NewRule { name: "nurture", kind: "sequence", pattern: None, config: steps, priority: 5 },
+    )
+    .await
+    .unwrap();
+    let action = json!({ "action": "start_sequence", "sequence_id": sequence });
+    ai::add_rule(
+        &mut tx,
+        &NewRule {
+            name: "pricing → nurture",
+            kind: "intent_action",
+            pattern: Some("pricing"),
+            config: action,
+            priority: 6,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // The lead opted out of WhatsApp earlier.
+    sqlx::query("INSERT INTO leads (workspace_id, id, phone, opted_out_whatsapp) VALUES ($1, gen_random_uuid(), '+15557770001', true)")
+        .bind(ws.as_uuid())
+        .execute(&owner)
+        .await
+        .unwrap();
+    app.start_worker_with_llm(Some(llm(&fake, "platform-key"))).await;
+    text_in(&app, "Iron Temple", AC_A, NUM_A, "SM1", "+15557770001", "How much is it?").await;
+    assert_eq!(wait_classified(&app, "+15557770001").await, "llm");
+    text_in(&app, "Iron Temple", AC_A, NUM_A, "SM2", "+15557770001", "And for students?").await;
+    let twice = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM activity_logs WHERE kind = 'lead_classified'")
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+            == 2
+    };
+    assert!(eventually(Duration::from_secs(20), twice).await, "second message was not classified");
+    let scheduled: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT channel, step FROM followups WHERE workspace_id = $1 AND kind = 'sequence' ORDER BY step",
+    )
+    .bind(ws.as_uuid())
+    .fetch_all(&owner)
+    .await
+    .unwrap();
+    assert_eq!(scheduled, vec![("sms".to_string(), 1)], "one SMS step, once; the WhatsApp step skipped");
 }

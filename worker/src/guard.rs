@@ -152,10 +152,11 @@ where
         let workspace_id = task.args.workspace_id();
         let job_id = task.ctx().task_id().map(ToString::to_string).unwrap_or_default();
         // Jobs pushed from the outbox carry its entry id as their job id.
-        let outbox_id = task.ctx().data().get::<Lease>().and_then(|lease| outbox::parse_job_key(&lease.job_id));
+        let lease = task.ctx().data().get::<Lease>().cloned();
+        let outbox_id = lease.as_ref().and_then(|lease| outbox::parse_job_key(&lease.job_id));
         let span = info_span!("job", queue = J::QUEUE, workspace_id = %workspace_id, job_id = %job_id, attempt = task.ctx().attempt());
         async move {
-            let context = match shared.admit(&task.args).await {
+            let context = match shared.admit(&task.args, outbox_id).await {
                 Ok(context) => context,
                 // The guard sits outside apalis's lifecycle layer, so a job it
                 // stops never reaches the code that records the status the backend
@@ -190,7 +191,11 @@ where
             // A retryable failure stays pending, so a job Redis loses is re-pushed.
             let settled = match &result {
                 Ok(_) => true,
-                Err(e) => e.downcast_ref::<AbortError>().is_some(),
+                // Aborted, or the queue's last attempt: the job is dead either way.
+                Err(e) => {
+                    e.downcast_ref::<AbortError>().is_some()
+                        || lease.as_ref().is_some_and(|l| l.attempt >= l.max_attempts)
+                }
             };
             if let (true, Some(id)) = (settled, outbox_id) {
                 shared.settle_outbox(workspace_id, id).await;
@@ -203,7 +208,7 @@ where
 }
 
 impl Shared {
-    async fn admit<J: Job>(&self, job: &J) -> Result<JobContext, Refusal> {
+    async fn admit<J: Job>(&self, job: &J, outbox_id: Option<OutboxId>) -> Result<JobContext, Refusal> {
         let unavailable = |e: frontdesk_store::StoreError| Refusal::Unavailable(JobError::Retryable(e.to_string()));
         let workspace_id = job.workspace_id();
         let mut tx = self.db.tenant(workspace_id).await.map_err(unavailable)?;
@@ -214,6 +219,12 @@ impl Shared {
             if !references::belongs(&mut tx, entity).await.map_err(unavailable)? {
                 return Err(Refusal::Deny(Denial::ForeignEntity(entity)));
             }
+        }
+        if let Some(id) = outbox_id {
+            // From here on the job reads current data, so anything that
+            // arrives later must get a job of its own rather than coalesce
+            // into this one (committed with the handler's transaction).
+            outbox::release_coalescing(&mut tx, id).await.map_err(unavailable)?;
         }
         Ok(JobContext::new(state, self.db.clone(), self.jobs.clone(), tx))
     }

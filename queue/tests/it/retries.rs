@@ -96,8 +96,13 @@ async fn dead_jobs_can_be_retried_or_discarded_one_at_a_time_and_in_bulk() {
     assert_eq!(queue.retry_all_dead(QUEUE).await.unwrap(), 4);
     assert!(eventually(Duration::from_secs(5), async || rec.count() == 5).await);
     assert!(rec.starts_of(0).is_empty(), "the discarded job must not run");
-    let stats = queue.workspace_stats(QUEUE, ws).await.unwrap();
-    assert_eq!((stats.dead, stats.completed), (0, 5));
+    // Outcomes settle just after handlers return (batched acks): wait for them.
+    let settled = eventually(Duration::from_secs(5), async || {
+        let stats = queue.workspace_stats(QUEUE, ws).await.unwrap();
+        (stats.dead, stats.completed) == (0, 5)
+    })
+    .await;
+    assert!(settled, "{:?}", queue.workspace_stats(QUEUE, ws).await.unwrap());
     assert_eq!(queue.discard_all_dead(QUEUE).await.unwrap(), 0);
 }
 

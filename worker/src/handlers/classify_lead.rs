@@ -8,7 +8,7 @@
 //! for this lead only. The lead's text reaches the model only as a user
 //! message; nothing in it can name another lead, workspace or action.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use apalis::prelude::Data;
 use chrono::Utc;
@@ -62,7 +62,15 @@ pub async fn handle(job: ClassifyLead, cx: JobContext, deps: Data<ClassifyDeps>)
     }
     let rule_rows = ai::rules(&mut tx).await?;
     let (spent, own_budget) = ai::budget_state(&mut tx).await?;
-    let llm = llm_config(&mut tx, &deps).await?;
+    let (llm, misconfigured) = match llm_config(&mut tx, &deps).await {
+        Ok(llm) => (llm, false),
+        // A broken workspace endpoint (no key, a key sealed under a retired
+        // master key, no model) must not stop classification.
+        Err(e) => {
+            warn!(error = %e, "workspace LLM integration unusable; classifying offline");
+            (None, true)
+        }
+    };
     tx.commit().await?; // no transaction is held across the model call
 
     let rules = RuleSet::compile(&rule_rows.into_iter().map(to_rule).collect::<Vec<_>>());
@@ -91,6 +99,7 @@ pub async fn handle(job: ClassifyLead, cx: JobContext, deps: Data<ClassifyDeps>)
                     (offline(&deps, &rules, &text), Some("offline_fallback"))
                 }
             },
+            None if misconfigured => (offline(&deps, &rules, &text), Some("offline_fallback")),
             None => (offline(&deps, &rules, &text), None),
         }
     };
@@ -189,6 +198,7 @@ async fn start_sequence(tx: &mut TenantTx, lead_id: LeadId, rule_id: frontdesk_j
         return Ok(());
     };
     let steps = rule.config["steps"].as_array().cloned().unwrap_or_default();
+    let lead = leads::find(tx, lead_id).await?.ok_or_else(|| JobError::Permanent("lead vanished".into()))?;
     let now = Utc::now();
     for (n, step) in steps.iter().enumerate() {
         let channel = match step["channel"].as_str() {
@@ -201,8 +211,13 @@ async fn start_sequence(tx: &mut TenantTx, lead_id: LeadId, rule_id: frontdesk_j
             }
         };
         let Some(template) = step["template"].as_str() else { continue };
-        let delay = Duration::from_secs(step["delay_minutes"].as_u64().unwrap_or(0).saturating_mul(60));
-        let due_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+        // Never plan messages on a channel the lead opted out of (the send job checks again).
+        if lead.opted_out(channel) {
+            continue;
+        }
+        // Studio-entered: bounded to a year so the date arithmetic cannot overflow.
+        let minutes = step["delay_minutes"].as_u64().unwrap_or(0).min(366 * 24 * 60);
+        let due_at = now + chrono::Duration::minutes(minutes as i64);
         let new = NewFollowup { lead_id, kind: "sequence", channel, template, due_at };
         followups::schedule(tx, &new, rule_id, n as i32).await?;
     }

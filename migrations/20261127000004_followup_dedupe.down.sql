@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS followups_sequence_step;
