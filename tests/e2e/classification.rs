@@ -77,6 +77,17 @@ async fn classified_by(app: &TestApp, phone: &str) -> Option<String> {
         .unwrap()
 }
 
+/// Waits until `n` classifications have been recorded (in any workspace).
+async fn wait_classifications(app: &TestApp, n: i64) {
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM activity_logs WHERE kind = 'lead_classified'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap()
+    };
+    assert!(eventually(Duration::from_secs(20), || async { count().await == n }).await, "expected {n} classifications");
+}
+
 async fn wait_classified(app: &TestApp, phone: &str) -> String {
     let done = eventually(Duration::from_secs(30), || async { classified_by(app, phone).await.is_some() }).await;
     assert!(done, "lead {phone} was not classified");
@@ -207,14 +218,7 @@ async fn a_preempting_rule_decides_without_the_model_and_opens_a_staff_task(owne
     assert_eq!(wait_classified(&app, "+15557770001").await, "rule");
     // The lead writes again and is classified again: still one open task.
     text_in(&app, "Iron Temple", AC_A, NUM_A, "SM2", "+15557770001", "cancel my membership, I said").await;
-    let twice = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM activity_logs WHERE kind = 'lead_classified'")
-            .fetch_one(&owner)
-            .await
-            .unwrap()
-            == 2
-    };
-    assert!(eventually(Duration::from_secs(20), twice).await, "second message was not classified");
+    wait_classifications(&app, 2).await;
     let tasks: Vec<String> = sqlx::query_scalar("SELECT title FROM tasks WHERE workspace_id = $1")
         .bind(ws.as_uuid())
         .fetch_all(&owner)
@@ -322,14 +326,7 @@ async fn an_intent_action_schedules_its_sequence_once_and_skips_opted_out_channe
     text_in(&app, "Iron Temple", AC_A, NUM_A, "SM1", "+15557770001", "How much is it?").await;
     assert_eq!(wait_classified(&app, "+15557770001").await, "llm");
     text_in(&app, "Iron Temple", AC_A, NUM_A, "SM2", "+15557770001", "And for students?").await;
-    let twice = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM activity_logs WHERE kind = 'lead_classified'")
-            .fetch_one(&owner)
-            .await
-            .unwrap()
-            == 2
-    };
-    assert!(eventually(Duration::from_secs(20), twice).await, "second message was not classified");
+    wait_classifications(&app, 2).await;
     let scheduled: Vec<(String, i32)> = sqlx::query_as(
         "SELECT channel, step FROM followups WHERE workspace_id = $1 AND kind = 'sequence' ORDER BY step",
     )
