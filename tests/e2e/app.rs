@@ -22,7 +22,7 @@ use hmac::{KeyInit, Mac};
 use sqlx::{AssertSqlSafe, PgPool};
 use tokio::sync::watch;
 
-use crate::helpers::{TestEnv, redis_url};
+use crate::helpers::{TestEnv, eventually, redis_url};
 
 pub const PUBLIC_URL: &str = "https://hooks.frontdesk.test";
 pub const META_APP_SECRET: &str = "meta-app-secret";
@@ -270,6 +270,19 @@ impl TestApp {
             counts.insert(t, n);
         }
         counts
+    }
+
+    /// Waits until every job the pipeline enqueued has finished (each outbox
+    /// entry done), so a test can compare row counts without racing a
+    /// follow-on job such as the classification a processed message starts.
+    pub async fn wait_idle(&self) {
+        let pending = || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE done_at IS NULL")
+                .fetch_one(&self.owner)
+                .await
+                .unwrap()
+        };
+        assert!(eventually(Duration::from_secs(30), || async { pending().await == 0 }).await, "jobs still pending");
     }
 
     /// Jobs waiting in Redis for `queue` (all workspaces).

@@ -212,6 +212,7 @@ async fn whatsapp_batch_for_two_workspaces_is_split_and_processed(owner: PgPool)
         activity(&app, a, "message_processed").await == 2 && activity(&app, b, "message_processed").await == 1
     };
     assert!(eventually(Duration::from_secs(20), done).await);
+    app.wait_idle().await;
     // Redelivery of the whole batch changes nothing.
     let before = app.row_counts().await;
     assert_eq!(app.post_whatsapp(&body).await.status(), 200);
