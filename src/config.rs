@@ -97,6 +97,21 @@ pub struct Config {
     #[arg(long, env = "FRONTDESK_WORKER_CONCURRENCY", default_value_t = 16, global = true)]
     pub worker_concurrency: usize,
 
+    /// Seconds between follow-up scheduler ticks (a due follow-up goes out at most this late).
+    #[arg(long, env = "FRONTDESK_SCHEDULER_TICK_SECS", default_value_t = 15.0, global = true)]
+    pub scheduler_tick_secs: f64,
+
+    /// Twilio REST API base (tests point it at a local fake).
+    #[arg(long, env = "FRONTDESK_TWILIO_API_URL", default_value = "https://api.twilio.com", global = true)]
+    pub twilio_api_url: String,
+
+    /// WhatsApp Cloud API (Graph API) base.
+    #[arg(long, env = "FRONTDESK_WHATSAPP_API_URL", default_value = "https://graph.facebook.com", global = true)]
+    pub whatsapp_api_url: String,
+
+    #[arg(long, env = "FRONTDESK_WHATSAPP_API_VERSION", default_value = "v21.0", global = true)]
+    pub whatsapp_api_version: String,
+
     /// `json` (production) or `pretty`. Default: pretty on a terminal, else json.
     #[arg(long, env = "FRONTDESK_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
@@ -141,6 +156,30 @@ impl Config {
             ..frontdesk_queue::QueueConfig::default()
         }
         .namespace(namespace)
+    }
+
+    pub fn scheduler(&self) -> frontdesk_worker::scheduler::SchedulerConfig {
+        frontdesk_worker::scheduler::SchedulerConfig {
+            tick: std::time::Duration::from_secs_f64(self.scheduler_tick_secs.clamp(0.05, 3600.0)),
+            ..Default::default()
+        }
+    }
+
+    pub fn send_deps(
+        &self,
+        vault: frontdesk_store::vault::Vault,
+    ) -> frontdesk_worker::handlers::send_followup::SendDeps {
+        let http = frontdesk_worker::providers::http_client();
+        frontdesk_worker::handlers::send_followup::SendDeps {
+            vault,
+            twilio: frontdesk_worker::providers::twilio::TwilioClient::new(http.clone(), &self.twilio_api_url),
+            whatsapp: frontdesk_worker::providers::whatsapp::WhatsappClient::new(
+                http,
+                &self.whatsapp_api_url,
+                &self.whatsapp_api_version,
+            ),
+            public_url: self.public_url(),
+        }
     }
 
     pub fn public_url(&self) -> String {

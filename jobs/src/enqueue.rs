@@ -2,7 +2,7 @@
 //! backend sits behind it is decided once, at start-up, by whoever builds the
 //! [`JobQueue`] implementation.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +23,25 @@ pub struct Envelope {
     pub job_id: Option<String>,
     pub run_at: Option<DateTime<Utc>>,
     pub max_attempts: u32,
+    /// The provider limit this job's start counts against (a send through a
+    /// Twilio number, a WhatsApp sender, an SMTP account).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// At most `max` job starts per `per` for one provider key (e.g.
+/// `twilio:<integration id>`) within one workspace. The queue backend
+/// enforces it when it hands a job to a worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub key: String,
+    pub max: u32,
+    pub per: Duration,
+}
+
+impl RateLimit {
+    pub fn new(key: impl Into<String>, max: u32, per: Duration) -> Self {
+        Self { key: key.into(), max, per }
+    }
 }
 
 impl Envelope {
@@ -35,6 +54,7 @@ impl Envelope {
             job_id: None,
             run_at: None,
             max_attempts: J::MAX_ATTEMPTS,
+            rate_limit: None,
         })
     }
 }

@@ -9,6 +9,6 @@ mod enqueue;
 mod ids;
 mod kinds;
 
-pub use enqueue::{EnqueueError, Enqueued, Envelope, JobQueue, Jobs};
+pub use enqueue::{EnqueueError, Enqueued, Envelope, JobQueue, Jobs, RateLimit};
 pub use ids::*;
 pub use kinds::*;

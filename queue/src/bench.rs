@@ -145,6 +145,7 @@ fn envelope(job: &BenchJob) -> Result<(Envelope, PushOptions), QueueError> {
             job_id: None,
             run_at: None,
             max_attempts: 3,
+            rate_limit: None,
         },
         PushOptions::default(),
     ))

@@ -87,7 +87,7 @@ impl RedisQueue {
 #[async_trait]
 impl JobQueue for RedisQueue {
     async fn push(&self, envelope: Envelope) -> Result<Enqueued, EnqueueError> {
-        let options = PushOptions { job_id: envelope.job_id.clone(), ..PushOptions::default() };
+        let options = PushOptions { job_id: envelope.job_id.clone(), rate_limit: envelope.rate_limit.clone() };
         Ok(self.push_with(envelope, options).await?)
     }
 }

@@ -9,26 +9,11 @@
 //! `per / 20` (at most 50 ms) so handler start times, which trail admission
 //! by a scheduling delay, stay within the limit too.
 
-use std::time::Duration;
-
 use redis::aio::ConnectionManager;
 
 use crate::{QueueError, config::ms, keys, scripts};
 
-/// At most `max` job starts per `per`, for one provider key (e.g.
-/// `twilio:+15551234567`) within one workspace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RateLimit {
-    pub key: String,
-    pub max: u32,
-    pub per: Duration,
-}
-
-impl RateLimit {
-    pub fn new(key: impl Into<String>, max: u32, per: Duration) -> Self {
-        Self { key: key.into(), max, per }
-    }
-}
+pub use frontdesk_jobs::RateLimit;
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Admission {

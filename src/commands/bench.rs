@@ -368,6 +368,7 @@ async fn classify(config: &Config, args: ClassifyArgs) -> anyhow::Result<()> {
             default_daily_budget: None,
             vault: Vault::new(config.master_keys()?),
         },
+        send: config.send_deps(Vault::new(config.master_keys()?)),
     };
     let (stop, mut stopped) = watch::channel(false);
     let worker_config =

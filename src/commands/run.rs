@@ -12,6 +12,7 @@ use frontdesk_worker::handlers::classify_lead::ClassifyDeps;
 use frontdesk_worker::{
     GuardMetrics, WorkerConfig, WorkerDeps,
     outbox_relay::{self, RelayConfig},
+    scheduler::Scheduler,
 };
 use std::time::Duration;
 use tokio::sync::watch;
@@ -85,10 +86,13 @@ async fn run_worker(config: &Config, rt: &Runtime, mut stop: watch::Receiver<boo
             default_daily_budget: Some(config.ai_daily_token_budget),
             vault: rt.vault.clone(),
         },
+        send: config.send_deps(rt.vault.clone()),
     };
     let relay_config =
         RelayConfig { stale_after: Duration::from_secs(config.outbox_timeout_secs), idle: Duration::from_secs(1) };
-    let relay = tokio::spawn(outbox_relay::run(rt.db.clone(), jobs, relay_config, stop.clone()));
+    let relay = tokio::spawn(outbox_relay::run(rt.db.clone(), jobs.clone(), relay_config, stop.clone()));
+    let scheduler = Scheduler::new(rt.db.clone(), jobs, config.scheduler());
+    let scheduler = tokio::spawn(scheduler.run(stop.clone()));
     let worker_config = WorkerConfig { concurrency: config.worker_concurrency, ..WorkerConfig::default() };
     tracing::info!(concurrency = worker_config.concurrency, "workers starting");
     let heartbeat = tokio::spawn(heartbeat(config.data_dir.join("worker.heartbeat")));
@@ -100,6 +104,7 @@ async fn run_worker(config: &Config, rt: &Runtime, mut stop: watch::Receiver<boo
     .context("workers");
     heartbeat.abort();
     let _ = relay.await;
+    let _ = scheduler.await;
     result
 }
 

@@ -185,3 +185,58 @@ pub async fn create_task(tx: &mut TenantTx, lead_id: LeadId, title: &str, detail
     .await?;
     Ok(id)
 }
+
+/// A studio's scheduled campaign (`kind = 'cron'`): `pattern` is a 5-field
+/// cron expression read in the workspace's timezone.
+#[derive(Clone, Debug)]
+pub struct CronRule {
+    pub id: AiRuleId,
+    pub name: String,
+    pub pattern: Option<String>,
+    pub config: serde_json::Value,
+    pub last_fired_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn cron_rules(tx: &mut TenantTx) -> Result<Vec<CronRule>, StoreError> {
+    let ws = tx.workspace_id();
+    let rows = sqlx::query_as!(
+        CronRule,
+        r#"SELECT id AS "id: AiRuleId", name, pattern, config, last_fired_at, created_at
+           FROM ai_rules WHERE workspace_id = $1 AND kind = 'cron' AND enabled ORDER BY priority, id"#,
+        ws as WorkspaceId
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows)
+}
+
+/// Records that `rule` fired for the occurrence at `fire_at`. True for the
+/// one caller that moved it: the row lock serializes scheduler replicas, and
+/// the others then see the occurrence already taken.
+pub async fn mark_fired(
+    tx: &mut TenantTx,
+    rule: AiRuleId,
+    fire_at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE ai_rules SET last_fired_at = $3, updated_at = now()
+         WHERE workspace_id = $1 AND id = $2 AND (last_fired_at IS NULL OR last_fired_at < $3)",
+        ws as WorkspaceId,
+        rule as AiRuleId,
+        fire_at
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Workspaces (active ones) with enabled cron rules, through the id-only
+/// `cron_rule_workspaces`.
+pub async fn cron_workspaces(db: &crate::Db) -> Result<Vec<WorkspaceId>, StoreError> {
+    let ids = sqlx::query_scalar!(r#"SELECT workspace_id AS "id!: WorkspaceId" FROM cron_rule_workspaces()"#)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(ids)
+}

@@ -1,9 +1,22 @@
 //! Follow-ups: one row per intended outbound message, with its due time.
+//!
+//! A follow-up moves `scheduled → enqueued → sending → sent`, or ends
+//! `skipped` (opted out, no address), `canceled` (the lead replied or
+//! booked) or `failed`. The send job may put it back to `scheduled` with a
+//! later `due_at` (quiet hours, frequency cap); the scheduler enqueues it
+//! again then.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use frontdesk_jobs::{FollowupId, LeadId, WorkspaceId};
+use frontdesk_jobs::{Envelope, FollowupId, LeadId, OutboxId, RateLimit, SendFollowup, WorkspaceId};
 
-use crate::{StoreError, TenantTx, messages::Channel};
+use crate::{
+    Db, StoreError, TenantTx,
+    integrations::{self, Provider},
+    messages::Channel,
+    outbox,
+};
 
 #[derive(Clone, Debug)]
 pub struct NewFollowup<'a> {
@@ -11,6 +24,8 @@ pub struct NewFollowup<'a> {
     pub kind: &'a str,
     pub channel: Channel,
     pub template: &'a str,
+    /// Email only.
+    pub subject: Option<&'a str>,
     pub due_at: DateTime<Utc>,
 }
 
@@ -19,14 +34,15 @@ pub async fn create_enqueued(tx: &mut TenantTx, new: &NewFollowup<'_>) -> Result
     let ws = tx.workspace_id();
     let id = FollowupId::new();
     sqlx::query!(
-        "INSERT INTO followups (workspace_id, id, lead_id, kind, channel, template, due_at, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'enqueued')",
+        "INSERT INTO followups (workspace_id, id, lead_id, kind, channel, template, subject, due_at, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'enqueued')",
         ws as WorkspaceId,
         id as FollowupId,
         new.lead_id as LeadId,
         new.kind,
         new.channel.as_str(),
         new.template,
+        new.subject,
         new.due_at
     )
     .execute(tx.conn())
@@ -80,9 +96,11 @@ pub async fn schedule(
     let ws = tx.workspace_id();
     let id = FollowupId::new();
     let inserted = sqlx::query!(
-        "INSERT INTO followups (workspace_id, id, lead_id, rule_id, step, kind, channel, template, due_at, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled')
-         ON CONFLICT (workspace_id, lead_id, rule_id, step) WHERE rule_id IS NOT NULL DO NOTHING",
+        "INSERT INTO followups
+            (workspace_id, id, lead_id, rule_id, step, kind, channel, template, subject, due_at, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'scheduled')
+         ON CONFLICT (workspace_id, lead_id, rule_id, step) WHERE rule_id IS NOT NULL AND kind = 'sequence'
+         DO NOTHING",
         ws as WorkspaceId,
         id as FollowupId,
         new.lead_id as LeadId,
@@ -91,9 +109,298 @@ pub async fn schedule(
         new.kind,
         new.channel.as_str(),
         new.template,
+        new.subject,
         new.due_at
     )
     .execute(tx.conn())
     .await?;
     Ok((inserted.rows_affected() == 1).then_some(id))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Scheduled,
+    Enqueued,
+    Sending,
+    Sent,
+    Skipped,
+    Canceled,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Scheduled => "scheduled",
+            Status::Enqueued => "enqueued",
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Skipped => "skipped",
+            Status::Canceled => "canceled",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "scheduled" => Status::Scheduled,
+            "enqueued" => Status::Enqueued,
+            "sending" => Status::Sending,
+            "sent" => Status::Sent,
+            "skipped" => Status::Skipped,
+            "canceled" => Status::Canceled,
+            "failed" => Status::Failed,
+            other => return Err(StoreError::Invalid(format!("unknown follow-up status {other:?}"))),
+        })
+    }
+
+    /// Nothing more will happen to it.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Sent | Status::Skipped | Status::Canceled | Status::Failed)
+    }
+}
+
+pub fn parse_channel(s: &str) -> Result<Channel, StoreError> {
+    match s {
+        "sms" => Ok(Channel::Sms),
+        "whatsapp" => Ok(Channel::Whatsapp),
+        "email" => Ok(Channel::Email),
+        other => Err(StoreError::Invalid(format!("unknown channel {other:?}"))),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Followup {
+    pub id: FollowupId,
+    pub lead_id: LeadId,
+    pub kind: String,
+    pub channel: Channel,
+    pub template: String,
+    pub subject: Option<String>,
+    pub status: Status,
+    pub due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Loads a follow-up and locks it for the rest of the transaction, so two
+/// deliveries of its job decide one at a time.
+pub async fn find_for_update(tx: &mut TenantTx, id: FollowupId) -> Result<Option<Followup>, StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query!(
+        r#"SELECT id AS "id: FollowupId", lead_id AS "lead_id: LeadId", kind, channel, template, subject, status,
+                  due_at, created_at
+           FROM followups WHERE workspace_id = $1 AND id = $2 FOR UPDATE"#,
+        ws as WorkspaceId,
+        id as FollowupId
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(|r| {
+        Ok(Followup {
+            id: r.id,
+            lead_id: r.lead_id,
+            kind: r.kind,
+            channel: parse_channel(&r.channel)?,
+            template: r.template,
+            subject: r.subject,
+            status: Status::parse(&r.status)?,
+            due_at: r.due_at,
+            created_at: r.created_at,
+        })
+    })
+    .transpose()
+}
+
+/// Moves a follow-up to `status`, recording why and which message it sent.
+pub async fn set_status(
+    tx: &mut TenantTx,
+    id: FollowupId,
+    status: Status,
+    reason: Option<&str>,
+    message_id: Option<frontdesk_jobs::MessageId>,
+) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE followups SET status = $3, reason = COALESCE($4, reason), message_id = COALESCE($5, message_id),
+                updated_at = now()
+         WHERE workspace_id = $1 AND id = $2",
+        ws as WorkspaceId,
+        id as FollowupId,
+        status.as_str(),
+        reason,
+        message_id as Option<frontdesk_jobs::MessageId>
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Back to `scheduled` for `due_at` (quiet hours, frequency cap).
+pub async fn reschedule(
+    tx: &mut TenantTx,
+    id: FollowupId,
+    due_at: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE followups SET status = 'scheduled', due_at = $3, reason = $4, updated_at = now()
+         WHERE workspace_id = $1 AND id = $2",
+        ws as WorkspaceId,
+        id as FollowupId,
+        due_at,
+        reason
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Stops the lead's sequences: steps not yet sent are canceled. Returns how many.
+pub async fn cancel_sequences(tx: &mut TenantTx, lead_id: LeadId, reason: &str) -> Result<u64, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE followups SET status = 'canceled', reason = $3, updated_at = now()
+         WHERE workspace_id = $1 AND lead_id = $2 AND kind = 'sequence' AND status IN ('scheduled', 'enqueued')",
+        ws as WorkspaceId,
+        lead_id as LeadId,
+        reason
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Workspaces (active ones) with follow-ups due now, longest-waiting first.
+/// Crosses workspaces through the id-only `followups_due_workspaces`.
+pub async fn due_workspaces(db: &Db, limit: i64) -> Result<Vec<WorkspaceId>, StoreError> {
+    let ids = sqlx::query_scalar!(
+        r#"SELECT workspace_id AS "id!: WorkspaceId" FROM followups_due_workspaces($1)"#,
+        limit.clamp(1, i32::MAX as i64) as i32
+    )
+    .fetch_all(db.pool())
+    .await?;
+    Ok(ids)
+}
+
+/// Claims up to `limit` of this workspace's due follow-ups, oldest first, and
+/// writes the outbox entries that send them, in the caller's transaction.
+/// Rows another scheduler replica holds are skipped and `scheduled →
+/// enqueued` happens once, so each follow-up is enqueued exactly once
+/// however many replicas run.
+pub async fn claim_due(tx: &mut TenantTx, limit: i64) -> Result<Vec<(OutboxId, Envelope)>, StoreError> {
+    let ws = tx.workspace_id();
+    let claimed = sqlx::query!(
+        r#"UPDATE followups f SET status = 'enqueued', updated_at = now()
+           FROM (SELECT id FROM followups
+                 WHERE workspace_id = $1 AND status = 'scheduled' AND due_at <= now()
+                 ORDER BY due_at
+                 LIMIT $2
+                 FOR UPDATE SKIP LOCKED) due
+           WHERE f.workspace_id = $1 AND f.id = due.id
+           RETURNING f.id AS "id: FollowupId", f.channel"#,
+        ws as WorkspaceId,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let mut triggered = Vec::with_capacity(claimed.len());
+    let mut limits = Vec::new();
+    for row in claimed {
+        let channel = parse_channel(&row.channel)?;
+        let limit = match limits.iter().find(|(c, _)| *c == channel) {
+            Some((_, limit)) => Option::clone(limit),
+            None => {
+                let limit = sender_rate_limit(tx, channel).await?;
+                limits.push((channel, limit.clone()));
+                limit
+            }
+        };
+        triggered.extend(add_send(tx, row.id, limit).await?);
+    }
+    Ok(triggered)
+}
+
+/// The outbox entry that sends follow-up `id` (already `enqueued`) now.
+pub async fn enqueue(
+    tx: &mut TenantTx,
+    id: FollowupId,
+    channel: Channel,
+) -> Result<Vec<(OutboxId, Envelope)>, StoreError> {
+    let limit = sender_rate_limit(tx, channel).await?;
+    add_send(tx, id, limit).await
+}
+
+async fn add_send(
+    tx: &mut TenantTx,
+    id: FollowupId,
+    rate_limit: Option<RateLimit>,
+) -> Result<Vec<(OutboxId, Envelope)>, StoreError> {
+    let job = SendFollowup { workspace_id: tx.workspace_id(), followup_id: id };
+    let mut envelope = Envelope::of(&job).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    envelope.rate_limit = rate_limit;
+    Ok(outbox::add(tx, &envelope, None).await?.into_iter().collect())
+}
+
+/// Sends per second one provider sender takes by default: Twilio long codes
+/// take 1 message a second, the WhatsApp Cloud API 80, and shared SMTP
+/// relays commonly a handful. `settings.max_per_second` overrides it.
+fn default_per_second(provider: Provider) -> u32 {
+    match provider {
+        Provider::Twilio => 1,
+        Provider::Whatsapp => 80,
+        _ => 5,
+    }
+}
+
+pub fn sending_provider(channel: Channel) -> Provider {
+    match channel {
+        Channel::Sms => Provider::Twilio,
+        Channel::Whatsapp => Provider::Whatsapp,
+        Channel::Email => Provider::Smtp,
+    }
+}
+
+/// The limit a send on `channel` counts against: one per provider sender
+/// (the workspace's integration for the channel). `None` without one: the
+/// send job then fails it with a clear reason.
+async fn sender_rate_limit(tx: &mut TenantTx, channel: Channel) -> Result<Option<RateLimit>, StoreError> {
+    let provider = sending_provider(channel);
+    let Some(integration) = integrations::find_by_provider(tx, provider).await? else {
+        return Ok(None);
+    };
+    let per_second = integration.settings["max_per_second"]
+        .as_u64()
+        .map(|n| n.clamp(1, 10_000) as u32)
+        .unwrap_or_else(|| default_per_second(provider));
+    Ok(Some(RateLimit::new(format!("{}:{}", provider.as_str(), integration.id), per_second, Duration::from_secs(1))))
+}
+
+/// A cron rule's follow-ups for the leads it targets this firing, due now.
+pub async fn schedule_campaign(
+    tx: &mut TenantTx,
+    rule_id: frontdesk_jobs::AiRuleId,
+    leads: &[LeadId],
+    channel: Channel,
+    template: &str,
+    subject: Option<&str>,
+) -> Result<u64, StoreError> {
+    let ws = tx.workspace_id();
+    let ids: Vec<uuid::Uuid> = leads.iter().map(|_| uuid::Uuid::now_v7()).collect();
+    let lead_ids: Vec<uuid::Uuid> = leads.iter().map(|l| l.as_uuid()).collect();
+    let done = sqlx::query!(
+        "INSERT INTO followups (workspace_id, id, lead_id, rule_id, kind, channel, template, subject, due_at, status)
+         SELECT $1, id, lead_id, $2, 'cron', $3, $4, $5, now(), 'scheduled'
+         FROM unnest($6::uuid[], $7::uuid[]) AS t(id, lead_id)",
+        ws as WorkspaceId,
+        rule_id as frontdesk_jobs::AiRuleId,
+        channel.as_str(),
+        template,
+        subject,
+        &ids,
+        &lead_ids
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -6,20 +6,23 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use frontdesk_jobs::{
-    ApplyBillingEvent, Envelope, IntegrationId, Job, OutboxId, ProcessInboundMessage, SendFollowup, SyncCalendar,
-};
+use frontdesk_jobs::{ApplyBillingEvent, Envelope, IntegrationId, Job, OutboxId, ProcessInboundMessage, SyncCalendar};
 
 use crate::{
     StoreError, TenantTx, activity,
     activity::Activity,
     call_logs::{self, CallUpdate},
     followups::{self, NewFollowup},
+    integrations::{self, Provider},
     leads,
     messages::{self, Channel, NewInbound},
     outbox,
     webhook_events::{self, NewEvent},
 };
+
+/// The text-back a missed caller gets.
+pub const MISSED_CALL_TEXT: &str =
+    "Sorry we missed your call! This is {studio_name}. Reply here and we'll get right back to you.";
 
 /// A missed caller gets at most one text-back in this window.
 pub const MISSED_CALL_WINDOW: Duration = Duration::from_secs(20 * 60);
@@ -165,19 +168,33 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
     if followups::exists_recent(tx, lead_id, "missed_call", MISSED_CALL_WINDOW).await? {
         return Ok(Outcome::Accepted(Vec::new()));
     }
-    let followup_id = followups::create_enqueued(
-        tx,
-        &NewFollowup {
-            lead_id,
-            kind: "missed_call",
-            channel: Channel::Sms,
-            template: "missed_call",
-            due_at: Utc::now(),
-        },
-    )
-    .await?;
-    let job = SendFollowup { workspace_id: tx.workspace_id(), followup_id };
-    Ok(Outcome::Accepted(push(tx, &job, None).await?))
+    // WhatsApp only inside the lead's 24-hour window (free-form text is
+    // allowed there) and only if the studio sends WhatsApp at all.
+    let lead = leads::find(tx, lead_id)
+        .await?
+        .ok_or(StoreError::NotFound { entity: "lead", workspace_id: tx.workspace_id() })?;
+    let in_window = lead.last_inbound_whatsapp_at.is_some_and(|t| Utc::now() - t < chrono::Duration::hours(24));
+    let channel = if in_window
+        && !lead.opted_out_whatsapp
+        && integrations::find_by_provider(tx, Provider::Whatsapp).await?.is_some()
+    {
+        Channel::Whatsapp
+    } else {
+        Channel::Sms
+    };
+    if lead.opted_out(channel) {
+        return Ok(Outcome::Accepted(Vec::new()));
+    }
+    let new = NewFollowup {
+        lead_id,
+        kind: "missed_call",
+        channel,
+        template: MISSED_CALL_TEXT,
+        subject: None,
+        due_at: Utc::now(),
+    };
+    let followup_id = followups::create_enqueued(tx, &new).await?;
+    Ok(Outcome::Accepted(followups::enqueue(tx, followup_id, channel).await?))
 }
 
 #[derive(Clone, Debug)]

@@ -64,6 +64,13 @@ pub async fn create(tx: &mut TenantTx, vault: &Vault, new: &NewIntegration) -> R
 /// associated data: a row holding another workspace's ciphertext fails here.
 pub async fn secret(tx: &mut TenantTx, vault: &Vault, id: IntegrationId) -> Result<Secret, StoreError> {
     let ws = tx.workspace_id();
+    find_secret(tx, vault, id).await?.ok_or(StoreError::NotFound { entity: "integration credential", workspace_id: ws })
+}
+
+/// Like [`secret`], for integrations whose credential is optional (an SMTP
+/// relay that needs no login).
+pub async fn find_secret(tx: &mut TenantTx, vault: &Vault, id: IntegrationId) -> Result<Option<Secret>, StoreError> {
+    let ws = tx.workspace_id();
     let row = sqlx::query!(
         r#"SELECT provider, secret_ciphertext AS "ciphertext!", secret_nonce AS "nonce!", key_version AS "key_version!"
            FROM integrations
@@ -72,10 +79,10 @@ pub async fn secret(tx: &mut TenantTx, vault: &Vault, id: IntegrationId) -> Resu
         id as IntegrationId
     )
     .fetch_optional(tx.conn())
-    .await?
-    .ok_or(StoreError::NotFound { entity: "integration credential", workspace_id: ws })?;
+    .await?;
+    let Some(row) = row else { return Ok(None) };
     let sealed = Sealed { ciphertext: row.ciphertext, nonce: row.nonce, key_version: row.key_version };
-    Ok(vault.open(ws, &row.provider, &sealed)?)
+    Ok(Some(vault.open(ws, &row.provider, &sealed)?))
 }
 
 /// Re-encrypts this workspace's credentials that are not under the newest
@@ -116,14 +123,23 @@ pub async fn rotate(tx: &mut TenantTx, vault: &Vault) -> Result<u64, StoreError>
     Ok(rewritten)
 }
 
-/// The workspace's integration for `provider`, if any: id, sandbox flag and settings.
-pub async fn find_by_provider(
-    tx: &mut TenantTx,
-    provider: Provider,
-) -> Result<Option<(IntegrationId, bool, serde_json::Value)>, StoreError> {
+/// A workspace's integration with one provider, without its secret.
+#[derive(Clone, Debug)]
+pub struct Integration {
+    pub id: IntegrationId,
+    /// Sandbox mode: record outbound messages as sent without calling the provider.
+    pub sandbox: bool,
+    /// The provider's public id for the account (AccountSid, phone_number_id…).
+    pub external_id: Option<String>,
+    pub settings: serde_json::Value,
+}
+
+/// The workspace's integration for `provider`, if any (the oldest if several).
+pub async fn find_by_provider(tx: &mut TenantTx, provider: Provider) -> Result<Option<Integration>, StoreError> {
     let ws = tx.workspace_id();
-    let row = sqlx::query!(
-        r#"SELECT id AS "id: IntegrationId", mode = 'sandbox' AS "sandbox!", settings
+    let row = sqlx::query_as!(
+        Integration,
+        r#"SELECT id AS "id: IntegrationId", mode = 'sandbox' AS "sandbox!", external_id, settings
            FROM integrations WHERE workspace_id = $1 AND provider = $2
            ORDER BY created_at LIMIT 1"#,
         ws as WorkspaceId,
@@ -131,5 +147,5 @@ pub async fn find_by_provider(
     )
     .fetch_optional(tx.conn())
     .await?;
-    Ok(row.map(|r| (r.id, r.sandbox, r.settings)))
+    Ok(row)
 }

@@ -23,6 +23,9 @@ pub struct Lead {
     pub opted_out_sms: bool,
     pub opted_out_whatsapp: bool,
     pub opted_out_email: bool,
+    pub last_inbound_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Start of the WhatsApp 24-hour customer-service window.
+    pub last_inbound_whatsapp_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Lead {
@@ -31,6 +34,19 @@ impl Lead {
             crate::messages::Channel::Sms => self.opted_out_sms,
             crate::messages::Channel::Whatsapp => self.opted_out_whatsapp,
             crate::messages::Channel::Email => self.opted_out_email,
+        }
+    }
+
+    /// The first word of the name, for `{first_name}`.
+    pub fn first_name(&self) -> Option<&str> {
+        self.name.as_deref()?.split_whitespace().next()
+    }
+
+    /// Where a message on `channel` goes, if the lead has that address.
+    pub fn address(&self, channel: crate::messages::Channel) -> Option<&str> {
+        match channel {
+            crate::messages::Channel::Sms | crate::messages::Channel::Whatsapp => self.phone.as_deref(),
+            crate::messages::Channel::Email => self.email.as_deref(),
         }
     }
 }
@@ -56,7 +72,8 @@ pub async fn find(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lead>, StoreEr
     let ws = tx.workspace_id();
     let lead = sqlx::query_as!(
         Lead,
-        r#"SELECT id AS "id: LeadId", name, phone, email, status, opted_out_sms, opted_out_whatsapp, opted_out_email
+        r#"SELECT id AS "id: LeadId", name, phone, email, status, opted_out_sms, opted_out_whatsapp, opted_out_email,
+                  last_inbound_at, last_inbound_whatsapp_at
            FROM leads WHERE workspace_id = $1 AND id = $2"#,
         ws as WorkspaceId,
         id as LeadId
@@ -82,6 +99,20 @@ pub async fn touch_contacted(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreE
     let ws = tx.workspace_id();
     sqlx::query!(
         "UPDATE leads SET last_inbound_at = now(), updated_at = now() WHERE workspace_id = $1 AND id = $2",
+        ws as WorkspaceId,
+        id as LeadId
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A message went out to a new lead: it is now `contacted`.
+pub async fn mark_contacted(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE leads SET status = 'contacted', updated_at = now()
+         WHERE workspace_id = $1 AND id = $2 AND status = 'new'",
         ws as WorkspaceId,
         id as LeadId
     )
@@ -180,4 +211,51 @@ pub async fn set_opted_out(
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Which leads a cron campaign targets.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// Lead statuses to include (default: new and contacted).
+    #[serde(default)]
+    pub statuses: Vec<String>,
+    /// Only leads of this temperature.
+    pub temperature: Option<String>,
+    /// Only leads with no inbound message (or none at all) for this many days.
+    pub inactive_days: Option<u32>,
+}
+
+/// Leads in `segment` reachable on `channel` (not opted out, with an address).
+pub async fn in_segment(
+    tx: &mut TenantTx,
+    segment: &Segment,
+    channel: crate::messages::Channel,
+    limit: i64,
+) -> Result<Vec<LeadId>, StoreError> {
+    let ws = tx.workspace_id();
+    let statuses: Vec<String> =
+        if segment.statuses.is_empty() { vec!["new".into(), "contacted".into()] } else { segment.statuses.clone() };
+    let inactive_days = segment.inactive_days.map(|d| d.min(3650) as i32);
+    let ids = sqlx::query_scalar!(
+        r#"SELECT id AS "id: LeadId" FROM leads
+           WHERE workspace_id = $1
+             AND status = ANY($2)
+             AND ($3::text IS NULL OR temperature = $3)
+             AND ($4::int IS NULL OR coalesce(last_inbound_at, created_at) < now() - make_interval(days => $4))
+             AND CASE $5 WHEN 'sms' THEN NOT opted_out_sms AND phone IS NOT NULL
+                         WHEN 'whatsapp' THEN NOT opted_out_whatsapp AND phone IS NOT NULL
+                         ELSE NOT opted_out_email AND email IS NOT NULL END
+           ORDER BY created_at
+           LIMIT $6"#,
+        ws as WorkspaceId,
+        &statuses,
+        segment.temperature,
+        inactive_days,
+        channel.as_str(),
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(ids)
 }

@@ -112,3 +112,162 @@ pub async fn advance_status(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// An outbound message's place in the send state machine
+/// (`queued → sending → sent | sent_sandbox | failed`, then callbacks move
+/// it on to `delivered`/`read`).
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    pub id: MessageId,
+    pub status: String,
+    /// Token of the job delivery that last moved it.
+    pub fencing_token: Option<i64>,
+    pub provider_message_id: Option<String>,
+    pub error_code: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewOutbound<'a> {
+    pub lead_id: LeadId,
+    pub channel: Channel,
+    pub body: &'a str,
+    pub subject: Option<&'a str>,
+    /// One key per intended message (`followup:<id>`): a second insert for
+    /// the same key returns the first row.
+    pub idempotency_key: &'a str,
+}
+
+/// The outbound message for `key`, created `queued` if there is none yet.
+pub async fn outbound_for_key(tx: &mut TenantTx, new: &NewOutbound<'_>) -> Result<Outbound, StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "INSERT INTO messages (workspace_id, id, lead_id, direction, channel, body, subject, status, idempotency_key)
+         VALUES ($1, $2, $3, 'outbound', $4, $5, $6, 'queued', $7)
+         ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
+        ws as WorkspaceId,
+        MessageId::new() as MessageId,
+        new.lead_id as LeadId,
+        new.channel.as_str(),
+        new.body,
+        new.subject,
+        new.idempotency_key
+    )
+    .execute(tx.conn())
+    .await?;
+    find_outbound(tx, new.idempotency_key)
+        .await?
+        .ok_or(StoreError::NotFound { entity: "outbound message", workspace_id: ws })
+}
+
+pub async fn find_outbound(tx: &mut TenantTx, key: &str) -> Result<Option<Outbound>, StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query_as!(
+        Outbound,
+        r#"SELECT id AS "id: MessageId", status, fencing_token, provider_message_id, error_code
+           FROM messages WHERE workspace_id = $1 AND idempotency_key = $2
+           FOR UPDATE"#,
+        ws as WorkspaceId,
+        key
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row)
+}
+
+/// `queued → sending` for the delivery holding `fence`, and the body that
+/// will go out. False when a delivery with a newer token got there first.
+pub async fn begin_send(
+    tx: &mut TenantTx,
+    id: MessageId,
+    fence: i64,
+    body: &str,
+    subject: Option<&str>,
+) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE messages SET status = 'sending', fencing_token = $3, body = $4, subject = $5, updated_at = now()
+         WHERE workspace_id = $1 AND id = $2 AND status = 'queued' AND coalesce(fencing_token, -1) < $3",
+        ws as WorkspaceId,
+        id as MessageId,
+        fence,
+        body,
+        subject
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How a provider call ended, as the message records it.
+#[derive(Clone, Debug)]
+pub enum SendOutcome<'a> {
+    Sent {
+        provider_message_id: &'a str,
+        sandbox: bool,
+    },
+    Failed {
+        error_code: &'a str,
+    },
+    /// The provider certainly did not take it (429, 5xx, refused
+    /// connection): back to `queued` for the retry.
+    Requeue {
+        error_code: &'a str,
+    },
+    /// The call may or may not have reached the provider.
+    Unknown,
+}
+
+/// Records the outcome of the provider call made by the delivery holding
+/// `fence`; a stale delivery's outcome changes nothing. Only `sending`
+/// moves, so a status callback that already advanced it is never undone.
+pub async fn record_outcome(
+    tx: &mut TenantTx,
+    id: MessageId,
+    fence: i64,
+    outcome: &SendOutcome<'_>,
+) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let (status, provider_id, error_code) = match outcome {
+        SendOutcome::Sent { provider_message_id, sandbox } => {
+            (if *sandbox { "sent_sandbox" } else { "sent" }, Some(*provider_message_id), None)
+        }
+        SendOutcome::Failed { error_code } => ("failed", None, Some(*error_code)),
+        SendOutcome::Requeue { error_code } => ("queued", None, Some(*error_code)),
+        SendOutcome::Unknown => ("sending", None, Some("outcome_unknown")),
+    };
+    let done = sqlx::query!(
+        "UPDATE messages SET status = $4, provider_message_id = COALESCE($5, provider_message_id),
+                error_code = $6, updated_at = now()
+         WHERE workspace_id = $1 AND id = $2 AND fencing_token = $3 AND status = 'sending'",
+        ws as WorkspaceId,
+        id as MessageId,
+        fence,
+        status,
+        provider_id,
+        error_code
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Messages sent (or being sent) to the lead since `since`, on any channel,
+/// and the oldest of them: the frequency cap's count and when it frees up.
+pub async fn outbound_since(
+    tx: &mut TenantTx,
+    lead_id: LeadId,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<(i64, Option<chrono::DateTime<chrono::Utc>>), StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "n!", min(created_at) AS oldest FROM messages
+           WHERE workspace_id = $1 AND lead_id = $2 AND direction = 'outbound' AND created_at > $3
+             AND status IN ('sending', 'sent', 'sent_sandbox', 'delivered', 'read')"#,
+        ws as WorkspaceId,
+        lead_id as LeadId,
+        since
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((row.n, row.oldest))
+}

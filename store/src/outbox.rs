@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use frontdesk_jobs::{Envelope, OutboxId, WorkspaceId, queue};
+use frontdesk_jobs::{Envelope, OutboxId, RateLimit, WorkspaceId, queue};
 
 use crate::{Db, StoreError, TenantTx};
 
@@ -31,8 +31,9 @@ pub async fn add(
     let ws = tx.workspace_id();
     let id = OutboxId::new();
     let inserted = sqlx::query_scalar!(
-        r#"INSERT INTO outbox (workspace_id, id, queue, payload, dedupe_key, max_attempts, run_at, enqueued_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+        r#"INSERT INTO outbox (workspace_id, id, queue, payload, dedupe_key, max_attempts, run_at, enqueued_at,
+                               rate_limit_key, rate_limit_max, rate_limit_per_ms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, $10)
            ON CONFLICT (workspace_id, dedupe_key) WHERE done_at IS NULL AND dedupe_key IS NOT NULL DO NOTHING
            RETURNING id AS "id: OutboxId""#,
         ws as WorkspaceId,
@@ -41,7 +42,10 @@ pub async fn add(
         envelope.payload,
         coalesce_key,
         envelope.max_attempts as i32,
-        envelope.run_at
+        envelope.run_at,
+        envelope.rate_limit.as_ref().map(|l| l.key.as_str()),
+        envelope.rate_limit.as_ref().map(|l| l.max.min(i32::MAX as u32) as i32),
+        envelope.rate_limit.as_ref().map(|l| l.per.as_millis().clamp(1, i32::MAX as u128) as i32)
     )
     .fetch_optional(tx.conn())
     .await?;
@@ -104,7 +108,8 @@ pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>,
     let stale = sqlx::postgres::types::PgInterval::try_from(stale).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let rows = sqlx::query!(
         r#"SELECT workspace_id AS "workspace_id!: WorkspaceId", id AS "id!: OutboxId", queue AS "queue!", payload AS "payload!",
-                  max_attempts AS "max_attempts!", run_at, relay_attempts AS "relay_attempts!"
+                  max_attempts AS "max_attempts!", run_at, relay_attempts AS "relay_attempts!",
+                  rate_limit_key, rate_limit_max, rate_limit_per_ms
            FROM outbox_claim($1, $2)"#,
         limit as i32,
         stale
@@ -127,6 +132,12 @@ pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>,
                     job_id: Some(job_key(r.id)),
                     run_at: r.run_at.map(|t: DateTime<Utc>| t),
                     max_attempts: r.max_attempts.max(1) as u32,
+                    rate_limit: match (r.rate_limit_key, r.rate_limit_max, r.rate_limit_per_ms) {
+                        (Some(key), Some(max), Some(per_ms)) => {
+                            Some(RateLimit::new(key, max as u32, Duration::from_millis(per_ms as u64)))
+                        }
+                        _ => None,
+                    },
                 },
                 relay_attempts: r.relay_attempts,
             })

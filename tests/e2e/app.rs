@@ -17,7 +17,12 @@ use frontdesk_store::{
     vault::{MasterKeys, Secret, Vault},
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::{GuardMetrics, WorkerConfig, WorkerDeps, handlers::classify_lead::ClassifyDeps};
+use frontdesk_worker::{
+    GuardMetrics, WorkerConfig, WorkerDeps,
+    handlers::{classify_lead::ClassifyDeps, send_followup::SendDeps},
+    providers::{twilio::TwilioClient, whatsapp::WhatsappClient},
+    scheduler::{Scheduler, SchedulerConfig},
+};
 use hmac::{KeyInit, Mac};
 use sqlx::{AssertSqlSafe, PgPool};
 use tokio::sync::watch;
@@ -30,12 +35,24 @@ pub const WHATSAPP_VERIFY_TOKEN: &str = "verify-me";
 pub const STRIPE_SECRET: &str = "whsec_frontdesk_test";
 pub const MAILGUN_KEY: &str = "mailgun-signing-key";
 
+/// Where the in-process worker finds the outside world.
+#[derive(Default)]
+pub struct WorkerSetup {
+    pub llm: Option<frontdesk_classifier::LlmConfig>,
+    /// A fake Twilio REST API.
+    pub twilio_url: Option<String>,
+    /// A fake WhatsApp Cloud API.
+    pub whatsapp_url: Option<String>,
+}
+
 pub struct TestApp {
     pub env: TestEnv,
     pub owner: PgPool,
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub vault: Vault,
+    /// `FRONTDESK_MASTER_KEYS` for a worker process that must open `vault`'s secrets.
+    pub master_keys: String,
     pub metrics: Arc<WebhookMetrics>,
     pub queue: RedisQueue,
     stop: watch::Sender<bool>,
@@ -52,7 +69,8 @@ impl TestApp {
     pub async fn spawn_with_redis(owner: &PgPool, redis: &str) -> Self {
         let env = TestEnv::new_with_redis(owner, redis).await;
         let queue = RedisQueue::connect(redis, QueueConfig::default().namespace(env.prefix.clone())).await.unwrap();
-        let vault = Vault::new(MasterKeys::generate_encoded(1).parse().unwrap());
+        let master_keys = MasterKeys::generate_encoded(1);
+        let vault = Vault::new(master_keys.parse().unwrap());
         let metrics = Arc::new(WebhookMetrics::default());
         let state = AppState {
             db: env.db.clone(),
@@ -73,7 +91,7 @@ impl TestApp {
         tokio::spawn(frontdesk_api::serve(listener, state, async move {
             let _ = stopped.wait_for(|s| *s).await;
         }));
-        Self { env, owner: owner.clone(), addr, http: reqwest::Client::new(), vault, metrics, queue, stop }
+        Self { env, owner: owner.clone(), addr, http: reqwest::Client::new(), vault, master_keys, metrics, queue, stop }
     }
 
     pub fn db(&self) -> &Db {
@@ -81,13 +99,33 @@ impl TestApp {
     }
 
     /// Runs the real worker monitor in-process until the app drops;
-    /// classification is offline.
+    /// classification is offline and providers unreachable.
     pub async fn start_worker(&self) {
-        self.start_worker_with_llm(None).await;
+        self.start_worker_with(WorkerSetup::default()).await;
     }
 
     /// Like [`TestApp::start_worker`], with `llm` as the platform's default endpoint.
     pub async fn start_worker_with_llm(&self, llm: Option<frontdesk_classifier::LlmConfig>) {
+        self.start_worker_with(WorkerSetup { llm, ..WorkerSetup::default() }).await;
+    }
+
+    /// Runs the follow-up scheduler in-process until the app drops.
+    pub fn start_scheduler(&self) {
+        let config = SchedulerConfig { tick: Duration::from_millis(100), ..SchedulerConfig::default() };
+        let scheduler = Scheduler::new(self.env.db.clone(), self.env.jobs.clone(), config);
+        tokio::spawn(scheduler.run(self.stop.subscribe()));
+    }
+
+    pub async fn start_worker_with(&self, setup: WorkerSetup) {
+        let llm = setup.llm;
+        let http = frontdesk_worker::providers::http_client();
+        let unreachable = "http://127.0.0.1:9".to_owned();
+        let send = SendDeps {
+            vault: self.vault.clone(),
+            twilio: TwilioClient::new(http.clone(), setup.twilio_url.unwrap_or_else(|| unreachable.clone())),
+            whatsapp: WhatsappClient::new(http, setup.whatsapp_url.unwrap_or(unreachable), "v21.0"),
+            public_url: PUBLIC_URL.into(),
+        };
         let queue = self.queue.clone();
         let deps = WorkerDeps {
             db: self.env.db.clone(),
@@ -100,6 +138,7 @@ impl TestApp {
                 default_daily_budget: Some(100_000),
                 vault: self.vault.clone(),
             },
+            send,
         };
         let mut stopped = self.stop.subscribe();
         let config = WorkerConfig { concurrency: 4, guard_cache_ttl: Duration::ZERO };
@@ -129,7 +168,7 @@ impl TestApp {
                 provider: Provider::Twilio,
                 sandbox: false,
                 external_id: Some(account_sid.into()),
-                settings: serde_json::json!({}),
+                settings: serde_json::json!({ "from": number }),
                 secret: Some(Secret::new(auth_token)),
             },
         )
@@ -163,6 +202,14 @@ impl TestApp {
         };
         routes::add(&mut tx, &route).await.unwrap();
         tx.commit().await.unwrap();
+    }
+
+    /// Any integration, its secret sealed for `ws`.
+    pub async fn integration(&self, ws: WorkspaceId, new: NewIntegration) -> IntegrationId {
+        let mut tx = self.db().tenant(ws).await.unwrap();
+        let id = integrations::create(&mut tx, &self.vault, &new).await.unwrap();
+        tx.commit().await.unwrap();
+        id
     }
 
     /// A Google Calendar integration routed by `channel_id` with `token`.

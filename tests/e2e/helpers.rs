@@ -63,8 +63,14 @@ impl TestEnv {
     /// Starts `frontdesk <command>` as a separate process on this test's
     /// database and Redis namespace. It is killed when the handle drops.
     pub fn spawn(&self, command: &str) -> Child {
+        self.spawn_with(command, &[])
+    }
+
+    /// Like [`TestEnv::spawn`], with extra environment (provider URLs, keys).
+    pub fn spawn_with(&self, command: &str, env: &[(&str, &str)]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_frontdesk"))
             .arg(command)
+            .envs(env.iter().copied())
             .env("DATABASE_URL", &self.database_url)
             .env("REDIS_URL", &self.redis)
             .env("FRONTDESK_QUEUE_PREFIX", &self.prefix)

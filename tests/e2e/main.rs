@@ -2,6 +2,7 @@
 
 mod app;
 mod classification;
+mod followups;
 mod helpers;
 mod jobs_run_in_worker_process;
 mod webhook_bad_input;

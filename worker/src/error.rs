@@ -10,6 +10,9 @@ pub enum JobError {
     /// Worth retrying with backoff (database or provider outage, 429, 5xx).
     #[error("retryable: {0}")]
     Retryable(String),
+    /// Retry, but not before `after` (the provider's `Retry-After`).
+    #[error("retryable after {after:?}: {detail}")]
+    RetryAfter { detail: String, after: std::time::Duration },
 }
 
 impl From<StoreError> for JobError {

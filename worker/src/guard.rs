@@ -18,7 +18,7 @@ use std::{
 };
 
 use apalis_core::{
-    error::{AbortError, BoxDynError},
+    error::{AbortError, BoxDynError, RetryAfterError},
     task::{Task, status::Status},
 };
 use frontdesk_jobs::{EntityRef, Job, Jobs, OutboxId, WorkspaceId};
@@ -181,10 +181,11 @@ where
                 let _ = tx.rollback().await;
             }
             let result = result.map_err(|e: BoxDynError| match e.downcast::<JobError>() {
-                Ok(permanent) if matches!(*permanent, JobError::Permanent(_)) => {
-                    Box::new(AbortError::new(*permanent)) as BoxDynError
-                }
-                Ok(other) => other as BoxDynError,
+                Ok(job_error) => match *job_error {
+                    JobError::Permanent(_) => Box::new(AbortError::new(*job_error)) as BoxDynError,
+                    JobError::RetryAfter { after, .. } => Box::new(RetryAfterError::new(*job_error, after)),
+                    JobError::Retryable(_) => job_error as BoxDynError,
+                },
                 Err(e) => e,
             });
             // Done or dead: either way the relay must not push it again.

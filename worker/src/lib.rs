@@ -1,5 +1,6 @@
 //! The worker side: every job runs behind the workspace guard, then in a
 //! handler that continues inside the tenant transaction the guard opened.
+//! The follow-up scheduler lives here too; it only enqueues.
 
 pub mod compliance;
 mod context;
@@ -9,6 +10,7 @@ pub mod handlers;
 pub mod outbox_relay;
 pub mod providers;
 mod runtime;
+pub mod scheduler;
 
 pub use context::JobContext;
 pub use error::JobError;

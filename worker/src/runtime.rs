@@ -3,12 +3,15 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
-use frontdesk_jobs::{ApplyBillingEvent, ClassifyLead, Jobs, ProcessInboundMessage, queue};
+use frontdesk_jobs::{ApplyBillingEvent, ClassifyLead, Jobs, ProcessInboundMessage, SendFollowup, queue};
 use frontdesk_store::Db;
 
 use frontdesk_queue::RedisQueue;
 
-use crate::{GuardMetrics, WorkspaceGuardLayer, handlers, handlers::classify_lead::ClassifyDeps};
+use crate::{
+    GuardMetrics, WorkspaceGuardLayer, handlers,
+    handlers::{classify_lead::ClassifyDeps, send_followup::SendDeps},
+};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -32,6 +35,7 @@ pub struct WorkerDeps {
     pub jobs: Jobs,
     pub metrics: Arc<GuardMetrics>,
     pub classify: ClassifyDeps,
+    pub send: SendDeps,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +57,8 @@ pub async fn run_workers(
     let billing_instance = instance.clone();
     let (classify_queue, classify_guard, classify_instance) = (deps.queue.clone(), guard.clone(), instance.clone());
     let classify = deps.classify.clone();
+    let (send_queue, send_guard, send_instance) = (deps.queue.clone(), guard.clone(), instance.clone());
+    let send = deps.send.clone();
     Monitor::new()
         .shutdown_timeout(Duration::from_secs(30))
         .register(move |i| {
@@ -76,6 +82,14 @@ pub async fn run_workers(
                 .layer(classify_guard.clone())
                 .concurrency(config.concurrency)
                 .build(handlers::classify_lead::handle)
+        })
+        .register(move |i| {
+            WorkerBuilder::new(format!("{}-{send_instance}-{i}", queue::SEND_FOLLOWUP))
+                .backend(send_queue.backend::<SendFollowup>())
+                .data(send.clone())
+                .layer(send_guard.clone())
+                .concurrency(config.concurrency)
+                .build(handlers::send_followup::handle)
         })
         .run_with_signal(shutdown)
         .await

@@ -52,6 +52,7 @@ pub fn envelope_with(ws: WorkspaceId, n: u64, key: &str, max_attempts: u32) -> E
         job_id: None,
         run_at: None,
         max_attempts,
+        rate_limit: None,
     }
 }
 

@@ -2,5 +2,6 @@
 //! only when it was scheduled): quiet hours in the studio's timezone, and
 //! safe template rendering.
 
+pub mod local_time;
 pub mod quiet_hours;
 pub mod template;

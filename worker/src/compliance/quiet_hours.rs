@@ -3,7 +3,7 @@
 //! first allowed minute, computed through the timezone so DST transitions
 //! (a skipped or repeated hour) land on a real instant.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,24 +33,8 @@ impl QuietHours {
         if local.time() >= self.end {
             day = day.succ_opt()?;
         }
-        Some(first_instant_at_or_after(tz, day, self.end))
+        Some(super::local_time::resolve(tz, day.and_time(self.end)))
     }
-}
-
-/// The earliest real instant whose local time on `day` is `time` or later:
-/// in a spring-forward gap the wall clock jumps past `time`, so the first
-/// instant after the gap is used; in a fall-back overlap, the earlier one.
-fn first_instant_at_or_after(tz: Tz, day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-    let mut local = day.and_time(time);
-    for _ in 0..=180 {
-        match tz.from_local_datetime(&local) {
-            LocalResult::Single(t) => return t.with_timezone(&Utc),
-            LocalResult::Ambiguous(earlier, _) => return earlier.with_timezone(&Utc),
-            LocalResult::None => local += Duration::minutes(1),
-        }
-    }
-    // No timezone has a gap over three hours; fall back to reading it as UTC.
-    Utc.from_utc_datetime(&day.and_time(time))
 }
 
 #[cfg(test)]

@@ -124,10 +124,11 @@ async fn classify_with_llm(
 /// The workspace's own endpoint and key (an `openai` integration, key in
 /// the vault, bound to this workspace), else the platform default.
 async fn llm_config(tx: &mut TenantTx, deps: &ClassifyDeps) -> Result<Option<LlmConfig>, JobError> {
-    let Some((integration, _, settings)) = integrations::find_by_provider(tx, Provider::OpenAi).await? else {
+    let Some(integration) = integrations::find_by_provider(tx, Provider::OpenAi).await? else {
         return Ok(deps.platform_llm.clone());
     };
-    let key = integrations::secret(tx, &deps.vault, integration).await?;
+    let settings = integration.settings;
+    let key = integrations::secret(tx, &deps.vault, integration.id).await?;
     let platform = deps.platform_llm.as_ref();
     let base_url = settings["base_url"].as_str().map(str::to_owned).or_else(|| platform.map(|p| p.base_url.clone()));
     let model = settings["model"].as_str().map(str::to_owned).or_else(|| platform.map(|p| p.model.clone()));
@@ -218,7 +219,8 @@ async fn start_sequence(tx: &mut TenantTx, lead_id: LeadId, rule_id: frontdesk_j
         // Studio-entered: bounded to a year so the date arithmetic cannot overflow.
         let minutes = step["delay_minutes"].as_u64().unwrap_or(0).min(366 * 24 * 60);
         let due_at = now + chrono::Duration::minutes(minutes as i64);
-        let new = NewFollowup { lead_id, kind: "sequence", channel, template, due_at };
+        let subject = step["subject"].as_str();
+        let new = NewFollowup { lead_id, kind: "sequence", channel, template, subject, due_at };
         followups::schedule(tx, &new, rule_id, n as i32).await?;
     }
     Ok(())

@@ -1,9 +1,9 @@
-//! First step for every stored inbound message: mark it handled and hand
-//! the lead to classification (one pending classification per lead absorbs
+//! First step for every stored inbound message: mark it handled, stop the
+//! lead's follow-up sequences, and hand the lead to classification (one pending classification per lead absorbs
 //! a burst of messages).
 
 use frontdesk_jobs::{ClassifyLead, Envelope, ProcessInboundMessage};
-use frontdesk_store::{activity, activity::Activity, messages, outbox};
+use frontdesk_store::{activity, activity::Activity, followups, messages, outbox};
 
 use crate::{JobContext, JobError};
 
@@ -21,6 +21,8 @@ pub async fn handle(job: ProcessInboundMessage, cx: JobContext) -> Result<(), Jo
             &Activity { kind: "message_processed", lead_id: Some(message.lead_id), is_security: false, detail },
         )
         .await?;
+        // A reply stops the lead's sequences (the send job checks again).
+        followups::cancel_sequences(&mut tx, message.lead_id, "lead_replied").await?;
         let classify = ClassifyLead { workspace_id: job.workspace_id, lead_id: message.lead_id };
         let envelope = Envelope::of(&classify).map_err(|e| JobError::Permanent(e.to_string()))?;
         let coalesce = format!("classify-lead:{}", message.lead_id);

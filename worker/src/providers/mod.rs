@@ -25,16 +25,24 @@ pub enum SendError {
     /// Retrying cannot help: invalid number (21211), bad credentials, other 4xx.
     #[error("rejected by provider: {0}")]
     Permanent(String),
-    /// 429, 5xx, timeouts, connection errors: retry with backoff.
+    /// The provider answered and did not take the message (429, 5xx), or we
+    /// never reached it (connection refused): retry with backoff.
     #[error("provider temporarily unavailable: {detail}")]
     Transient { detail: String, retry_after: Option<Duration> },
+    /// The request may have reached the provider but we do not know what it
+    /// did (timeout after sending, connection dropped, unreadable success
+    /// reply). Sending again could message the customer twice.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
 }
 
 impl SendError {
     fn from_http(e: reqwest::Error) -> Self {
-        // The request may or may not have reached the provider; the send job's
-        // state machine decides what a retry means.
-        SendError::Transient { detail: format!("http: {e}"), retry_after: None }
+        if e.is_connect() || e.is_builder() {
+            // Never left this machine: safe to retry.
+            return SendError::Transient { detail: format!("http: {e}"), retry_after: None };
+        }
+        SendError::Unknown(format!("http: {e}"))
     }
 }
 
@@ -53,13 +61,11 @@ impl Reply {
         Ok(Self { status, retry_after, body })
     }
 
-    /// Parses a success body; an unreadable one is transient (the provider
-    /// may have accepted, and the send job's state machine decides).
+    /// Parses a success body. The provider said yes but we cannot tell to
+    /// what, so an unreadable one is an unknown outcome, never a retry.
     fn parse<T: serde::de::DeserializeOwned>(&self, provider: &str) -> Result<T, SendError> {
-        serde_json::from_str(&self.body).map_err(|e| SendError::Transient {
-            detail: format!("unreadable {provider} response: {e}"),
-            retry_after: None,
-        })
+        serde_json::from_str(&self.body)
+            .map_err(|e| SendError::Unknown(format!("unreadable {provider} success response: {e}")))
     }
 }
 

@@ -83,8 +83,24 @@ pub async fn send(account: &SmtpAccount, email: &Email<'_>) -> Result<Sent, Send
     match transport.build().send(message).await {
         Ok(_) => Ok(Sent { provider_message_id: email.message_id.to_owned() }),
         Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
-        Err(e) => Err(SendError::Transient { detail: format!("SMTP: {e}"), retry_after: None }),
+        // A 4xx reply, or a failure before any mail command: not accepted.
+        Err(e) if e.is_transient() || e.is_tls() || e.is_client() || never_connected(&e) => {
+            Err(SendError::Transient { detail: format!("SMTP: {e}"), retry_after: None })
+        }
+        // Dropped or timed out mid-conversation: the server may have queued it.
+        Err(e) => Err(SendError::Unknown(format!("SMTP: {e}"))),
     }
+}
+
+fn never_connected(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable);
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// `List-Unsubscribe` (RFC 2369).

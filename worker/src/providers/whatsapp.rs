@@ -78,10 +78,12 @@ impl WhatsappClient {
         let (status, wait, text) = (reply.status, reply.retry_after, &reply.body);
         if status.is_success() {
             let accepted: Accepted = reply.parse("WhatsApp")?;
-            let id = accepted.messages.into_iter().next().map(|m| m.id).ok_or_else(|| SendError::Transient {
-                detail: "WhatsApp accepted without a message id".into(),
-                retry_after: None,
-            })?;
+            let id = accepted
+                .messages
+                .into_iter()
+                .next()
+                .map(|m| m.id)
+                .ok_or_else(|| SendError::Unknown("WhatsApp accepted without a message id".into()))?;
             return Ok(Sent { provider_message_id: id });
         }
         let error = serde_json::from_str::<ErrorEnvelope>(text).map(|e| e.error).unwrap_or_default();

@@ -5,16 +5,12 @@
 use std::time::Duration;
 
 use frontdesk_store::vault::Secret;
+use frontdesk_testkit::smtp::SmtpServer;
 use frontdesk_worker::providers::{
     SendError, http_client,
     smtp::{self, Email, Security, SmtpAccount},
     twilio::{Sms, TwilioAccount, TwilioClient},
     whatsapp::{WhatsappClient, WhatsappMessage, WhatsappSender},
-};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::TcpListener,
-    sync::oneshot,
 };
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
@@ -145,52 +141,10 @@ async fn whatsapp_131047_is_outside_the_window() {
     assert!(matches!(result, Err(SendError::OutsideWindow(_))), "{result:?}");
 }
 
-/// A minimal SMTP server: accepts one message and hands back its DATA.
-async fn smtp_server() -> (u16, oneshot::Receiver<(String, Vec<String>)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let (socket, _) = listener.accept().await.unwrap();
-        let (read, mut write) = socket.into_split();
-        let mut lines = BufReader::new(read).lines();
-        write.write_all(b"220 test.smtp ESMTP\r\n").await.unwrap();
-        let mut rcpt = Vec::new();
-        let mut data = String::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let upper = line.to_ascii_uppercase();
-            if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                write.write_all(b"250-test.smtp\r\n250 8BITMIME\r\n").await.unwrap();
-            } else if upper.starts_with("MAIL FROM") {
-                write.write_all(b"250 OK\r\n").await.unwrap();
-            } else if upper.starts_with("RCPT TO") {
-                rcpt.push(line.clone());
-                write.write_all(b"250 OK\r\n").await.unwrap();
-            } else if upper == "DATA" {
-                write.write_all(b"354 go ahead\r\n").await.unwrap();
-                while let Some(l) = lines.next_line().await.unwrap() {
-                    if l == "." {
-                        break;
-                    }
-                    data.push_str(&l);
-                    data.push('\n');
-                }
-                write.write_all(b"250 queued\r\n").await.unwrap();
-            } else if upper == "QUIT" {
-                write.write_all(b"221 bye\r\n").await.unwrap();
-                break;
-            } else {
-                write.write_all(b"250 OK\r\n").await.unwrap();
-            }
-        }
-        let _ = tx.send((data, rcpt));
-    });
-    (port, rx)
-}
-
 #[tokio::test]
 async fn email_goes_through_the_workspace_smtp_server_with_threading_and_unsubscribe_headers() {
-    let (port, received) = smtp_server().await;
+    let server = SmtpServer::start().await;
+    let port = server.port;
     let account = SmtpAccount {
         host: "127.0.0.1".into(),
         port,
@@ -209,8 +163,9 @@ async fn email_goes_through_the_workspace_smtp_server_with_threading_and_unsubsc
     };
     let sent = smtp::send(&account, &email).await.unwrap();
     assert_eq!(sent.provider_message_id, "fu-123@frontdesk.example");
-    let (data, rcpt) = tokio::time::timeout(Duration::from_secs(5), received).await.unwrap().unwrap();
-    assert_eq!(rcpt, vec!["RCPT TO:<ana@example.com>"]);
+    let [received] = &server.received()[..] else { panic!("expected one message: {:?}", server.received()) };
+    let data = &received.data;
+    assert_eq!(received.rcpt, vec!["RCPT TO:<ana@example.com>"]);
     for expected in [
         "Message-ID: <fu-123@frontdesk.example>",
         "In-Reply-To: <CAx-original@mail.example>",

@@ -1,0 +1,90 @@
+-- Sending follow-ups: provider rate limits ride on outbox entries (a relay
+-- re-push keeps them), the scheduler finds due work across workspaces
+-- through an id-only function, cron rules remember their last firing (the
+-- conditional update on it is what makes a firing happen once across
+-- scheduler replicas), and each workspace caps messages per lead per day.
+
+ALTER TABLE outbox
+    ADD COLUMN rate_limit_key    text,
+    ADD COLUMN rate_limit_max    integer CHECK (rate_limit_max > 0),
+    ADD COLUMN rate_limit_per_ms integer CHECK (rate_limit_per_ms > 0),
+    ADD CONSTRAINT outbox_rate_limit_whole
+        CHECK ((rate_limit_key IS NULL) = (rate_limit_max IS NULL)
+           AND (rate_limit_key IS NULL) = (rate_limit_per_ms IS NULL));
+
+DROP FUNCTION outbox_claim(integer, interval);
+CREATE FUNCTION outbox_claim(p_limit integer, p_stale interval)
+    RETURNS TABLE (workspace_id uuid, id uuid, queue text, payload jsonb, dedupe_key text,
+                   max_attempts integer, run_at timestamptz, relay_attempts integer,
+                   rate_limit_key text, rate_limit_max integer, rate_limit_per_ms integer)
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public
+    AS $$
+        UPDATE outbox o
+        SET enqueued_at = now(), relay_attempts = o.relay_attempts + 1
+        FROM (
+            SELECT c.workspace_id, c.id FROM outbox c
+            WHERE c.done_at IS NULL AND (c.enqueued_at IS NULL OR c.enqueued_at < now() - p_stale)
+            ORDER BY c.enqueued_at NULLS FIRST, c.created_at
+            LIMIT p_limit
+            FOR UPDATE SKIP LOCKED
+        ) due
+        WHERE o.workspace_id = due.workspace_id AND o.id = due.id
+        RETURNING o.workspace_id, o.id, o.queue, o.payload, o.dedupe_key, o.max_attempts, o.run_at,
+                  o.relay_attempts, o.rate_limit_key, o.rate_limit_max, o.rate_limit_per_ms
+    $$;
+REVOKE ALL ON FUNCTION outbox_claim(integer, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION outbox_claim(integer, interval) TO frontdesk_app;
+
+-- Email follow-ups need a subject; other channels leave it NULL.
+ALTER TABLE followups ADD COLUMN subject text;
+
+-- Due follow-ups across workspaces, oldest first, for the scheduler.
+CREATE INDEX followups_due ON followups (due_at, workspace_id) WHERE status = 'scheduled';
+
+-- Workspaces with due follow-ups, the one waiting longest first. Ids only:
+-- the scheduler then claims each workspace's rows in its own tenant
+-- transaction, under row-level security.
+CREATE FUNCTION followups_due_workspaces(p_limit integer)
+    RETURNS TABLE (workspace_id uuid)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
+    AS $$
+        SELECT f.workspace_id FROM followups f
+        JOIN workspaces w ON w.id = f.workspace_id AND w.status = 'active'
+        LEFT JOIN subscriptions s ON s.workspace_id = f.workspace_id
+        -- A lapsed studio's follow-ups wait (the scheduler checks again in
+        -- Rust); listing them here would let them crowd out the others.
+        WHERE f.status = 'scheduled' AND f.due_at <= now()
+          AND coalesce(s.status, '') NOT IN ('canceled', 'unpaid', 'incomplete_expired', 'paused')
+        GROUP BY f.workspace_id
+        ORDER BY min(f.due_at)
+        LIMIT p_limit
+    $$;
+REVOKE ALL ON FUNCTION followups_due_workspaces(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION followups_due_workspaces(integer) TO frontdesk_app;
+
+ALTER TABLE ai_rules ADD COLUMN last_fired_at timestamptz;
+
+-- Workspaces with enabled cron rules. Ids only, as above.
+CREATE FUNCTION cron_rule_workspaces()
+    RETURNS TABLE (workspace_id uuid)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
+    AS $$
+        SELECT DISTINCT r.workspace_id FROM ai_rules r
+        JOIN workspaces w ON w.id = r.workspace_id AND w.status = 'active'
+        WHERE r.kind = 'cron' AND r.enabled
+    $$;
+REVOKE ALL ON FUNCTION cron_rule_workspaces() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cron_rule_workspaces() TO frontdesk_app;
+
+-- At most this many messages to one lead in any 24 hours (all channels).
+ALTER TABLE workspaces ADD COLUMN max_messages_per_lead_per_day integer NOT NULL DEFAULT 3
+    CHECK (max_messages_per_lead_per_day BETWEEN 1 AND 50);
+
+-- Outbound messages to a lead, newest first (the frequency cap counts them).
+CREATE INDEX messages_workspace_lead_outbound ON messages (workspace_id, lead_id, created_at DESC)
+    WHERE direction = 'outbound';
+
+-- A sequence step happens once per lead; a cron rule fires again and again.
+DROP INDEX followups_sequence_step;
+CREATE UNIQUE INDEX followups_sequence_step ON followups (workspace_id, lead_id, rule_id, step)
+    WHERE rule_id IS NOT NULL AND kind = 'sequence';
