@@ -25,18 +25,18 @@ fn main() {
     let features: Vec<Vec<(u32, f32)>> = training.iter().map(|e| text::features(e.text)).collect();
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    let tasks: [(&str, &[&str], Label); 3] = [
-        ("intent", &dataset::INTENTS, |e| e.intent),
-        ("temperature", &dataset::TEMPERATURES, |e| e.temperature),
-        ("language", &dataset::LANGUAGES, |e| e.language),
+    let tasks: [(&str, &[&str], Label, train::Params); 3] = [
+        ("intent", &dataset::INTENTS, |e| e.intent, train::Params::INTENT),
+        ("temperature", &dataset::TEMPERATURES, |e| e.temperature, train::Params::default()),
+        ("language", &dataset::LANGUAGES, |e| e.language, train::Params::default()),
     ];
-    for (name, classes, label) in tasks {
+    for (name, classes, label, params) in tasks {
         let labelled: Vec<(Vec<(u32, f32)>, usize)> = training
             .iter()
             .zip(&features)
             .map(|(e, f)| (f.clone(), classes.iter().position(|c| *c == label(e)).expect("label validated by parse")))
             .collect();
-        let model = train::train(classes, &labelled, train::Params::default());
+        let model = train::train(classes, &labelled, params);
         fs::write(out.join(format!("{name}.bin")), model.encode()).expect("write model");
     }
 }

@@ -104,8 +104,9 @@ fn emoji_token(ch: char) -> Option<&'static str> {
 }
 
 /// Word uni/bi-grams plus character 1–4-grams of each word (with boundary
-/// marks). Character grams make "cancle", "membrship" and "cuánto"/"cuanto"
-/// share most of their features with the correct spelling.
+/// marks), plus the hand-written cue features of [`cue`]. Character grams make
+/// "cancle", "membrship" and "cuánto"/"cuanto" share most of their features
+/// with the correct spelling.
 ///
 /// Returns sorted, de-duplicated feature ids with L2-normalised binary values.
 pub fn features(text: &str) -> Vec<(u32, f32)> {
@@ -120,11 +121,69 @@ pub struct FeatureSpec {
     pub char_max: usize,
     /// Weight of word uni/bi-gram features relative to character grams.
     pub word_weight: f32,
+    /// Weight of cue features (see [`cue`]); 0 disables them.
+    pub cue_weight: f32,
 }
 
 impl FeatureSpec {
-    pub const DEFAULT: FeatureSpec = FeatureSpec { char_min: 1, char_max: 4, word_weight: 2.0 };
+    pub const DEFAULT: FeatureSpec = FeatureSpec { char_min: 1, char_max: 4, word_weight: 2.0, cue_weight: 8.0 };
 }
+
+/// Hand-written cue words (normalised form, matched as word prefixes) for the
+/// kinds of message the word and character grams learn least reliably from a
+/// few hundred rows: grievances (faults, billing disputes, rude staff, strong
+/// displeasure) and the catch-all "other" (thanks, lost property, directions,
+/// jobs, partnerships). Each cue is one shared feature, so a complaint about a
+/// broken sauna helps with one about a broken treadmill.
+///
+/// Sorted, and no cue is a prefix of another, so a binary search on the
+/// first byte finds the only candidates instead of a scan of the whole list.
+fn cue(word: &str) -> Option<&'static str> {
+    let first = *word.as_bytes().first()?;
+    let from = CUES.partition_point(|(prefix, _)| prefix.as_bytes()[0] < first);
+    CUES[from..]
+        .iter()
+        .take_while(|(prefix, _)| prefix.as_bytes()[0] == first)
+        .find(|(prefix, _)| word.starts_with(prefix))
+        .map(|(_, cue)| *cue)
+}
+
+/// (word prefix, cue) pairs for [`cue`]: faults and dirt (`cue_fault`),
+/// billing disputes (`cue_dispute`), staff behaviour (`cue_staff`),
+/// displeasure (`cue_angry`), thanks and small talk (`cue_thanks`), lost
+/// property and directions (`cue_place`), jobs, partnerships and press
+/// (`cue_business`). English and Spanish, accents folded.
+#[rustfmt::skip]
+const CUES: &[(&str, &str)] = &[
+    ("address", "cue_place"), ("annoy", "cue_angry"), ("aparca", "cue_place"), ("averia", "cue_fault"),
+    ("awful", "cue_angry"), ("benefic", "cue_business"), ("borde", "cue_staff"), ("broke", "cue_fault"),
+    ("cabread", "cue_angry"), ("cargador", "cue_place"), ("cerca", "cue_place"), ("charged", "cue_dispute"),
+    ("charger", "cue_place"), ("charity", "cue_business"), ("cheers", "cue_thanks"), ("cobrad", "cue_dispute"),
+    ("cobraron", "cue_dispute"), ("cobrast", "cue_dispute"), ("colabora", "cue_business"), ("collab", "cue_business"),
+    ("complain", "cue_angry"), ("crash", "cue_fault"), ("curriculum", "cue_business"), ("cv", "cue_business"),
+    ("deje", "cue_place"), ("desastre", "cue_angry"), ("devolucion", "cue_dispute"), ("devolv", "cue_dispute"),
+    ("direccion", "cue_place"), ("dirty", "cue_fault"), ("disappoint", "cue_angry"), ("dismissive", "cue_staff"),
+    ("dispute", "cue_dispute"), ("donacion", "cue_business"), ("donat", "cue_business"), ("door", "cue_place"),
+    ("double", "cue_dispute"), ("duplicad", "cue_dispute"), ("entrevista", "cue_business"),
+    ("estropead", "cue_fault"), ("exijo", "cue_angry"), ("expect", "cue_angry"), ("fatal", "cue_angry"),
+    ("filth", "cue_fault"), ("forgot", "cue_place"), ("freezing", "cue_fault"), ("frustrat", "cue_angry"),
+    ("fuera", "cue_place"), ("gotera", "cue_fault"), ("gracias", "cue_thanks"), ("grit", "cue_staff"),
+    ("gross", "cue_fault"), ("hart", "cue_angry"), ("hiring", "cue_business"), ("horrible", "cue_angry"),
+    ("huele", "cue_fault"), ("ignor", "cue_staff"), ("inaceptable", "cue_angry"), ("indignad", "cue_angry"),
+    ("interview", "cue_business"), ("job", "cue_business"), ("journalist", "cue_business"), ("leak", "cue_fault"),
+    ("lost", "cue_place"), ("maleducad", "cue_staff"), ("molest", "cue_angry"), ("nearby", "cue_place"),
+    ("ok", "cue_thanks"), ("olvide", "cue_place"), ("outside", "cue_place"), ("overcharg", "cue_dispute"),
+    ("park", "cue_place"), ("partnership", "cue_business"), ("patrocin", "cue_business"), ("perdi", "cue_place"),
+    ("periodista", "cue_business"), ("practicas", "cue_business"), ("profesionalidad", "cue_staff"),
+    ("puerta", "cue_place"), ("queja", "cue_angry"), ("reembols", "cue_dispute"), ("refund", "cue_dispute"),
+    ("respet", "cue_staff"), ("ridiculous", "cue_angry"), ("robad", "cue_fault"), ("robo", "cue_fault"),
+    ("rota", "cue_fault"), ("roto", "cue_fault"), ("rude", "cue_staff"), ("shout", "cue_staff"),
+    ("smell", "cue_fault"), ("sponsor", "cue_business"), ("stink", "cue_fault"), ("stole", "cue_fault"),
+    ("sucia", "cue_fault"), ("sucio", "cue_fault"), ("terrible", "cue_angry"), ("thank", "cue_thanks"),
+    ("thanx", "cue_thanks"), ("thx", "cue_thanks"), ("trabajo", "cue_business"), ("twice", "cue_dispute"),
+    ("unaccept", "cue_angry"), ("unhappy", "cue_angry"), ("unprofessional", "cue_staff"), ("vacante", "cue_business"),
+    ("verguenza", "cue_angry"), ("waste", "cue_angry"), ("wifi", "cue_place"), ("worst", "cue_angry"),
+];
 
 pub fn features_with(text: &str, spec: &FeatureSpec) -> Vec<(u32, f32)> {
     let normalized = normalize(text);
@@ -134,6 +193,11 @@ pub fn features_with(text: &str, spec: &FeatureSpec) -> Vec<(u32, f32)> {
     let mut grams = String::new();
     for (i, word) in words.iter().enumerate() {
         ids.push((feature_id(b"w", &[word.as_bytes()]), spec.word_weight));
+        if spec.cue_weight > 0.0
+            && let Some(cue) = cue(word)
+        {
+            ids.push((feature_id(b"q", &[cue.as_bytes()]), spec.cue_weight));
+        }
         if let Some(next) = words.get(i + 1) {
             ids.push((feature_id(b"b", &[word.as_bytes(), b" ", next.as_bytes()]), spec.word_weight));
         }
@@ -189,6 +253,18 @@ mod tests {
         assert!(f.windows(2).all(|w| w[0].0 < w[1].0));
         let norm: f32 = f.iter().map(|(_, v)| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn cues_are_sorted_and_none_is_a_prefix_of_another() {
+        assert!(CUES.windows(2).all(|w| w[0].0 < w[1].0));
+        for (a, _) in CUES {
+            assert!(!CUES.iter().any(|(b, _)| b != a && b.starts_with(a)), "{a} is a prefix of another cue");
+        }
+        assert_eq!(cue("cobrasteis"), Some("cue_dispute"));
+        assert_eq!(cue("quejarme"), Some("cue_angry"));
+        assert_eq!(cue("clase"), None);
+        assert_eq!(cue(""), None);
     }
 
     #[test]
