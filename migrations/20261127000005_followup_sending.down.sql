@@ -1,3 +1,4 @@
+ALTER TABLE subscriptions DROP COLUMN last_event_rank;
 DROP INDEX followups_sequence_step;
 DELETE FROM followups WHERE kind = 'cron';
 CREATE UNIQUE INDEX followups_sequence_step ON followups (workspace_id, lead_id, rule_id, step)

@@ -1,4 +1,4 @@
--- Sending follow-ups: provider rate limits ride on outbox entries (a relay
+-- Sending follow-ups (and one billing fix at the end): provider rate limits ride on outbox entries (a relay
 -- re-push keeps them), the scheduler finds due work across workspaces
 -- through an id-only function, cron rules remember their last firing (the
 -- conditional update on it is what makes a firing happen once across
@@ -88,3 +88,8 @@ CREATE INDEX messages_workspace_lead_outbound ON messages (workspace_id, lead_id
 DROP INDEX followups_sequence_step;
 CREATE UNIQUE INDEX followups_sequence_step ON followups (workspace_id, lead_id, rule_id, step)
     WHERE rule_id IS NOT NULL AND kind = 'sequence';
+
+-- Stripe timestamps are whole seconds, so two subscription events often
+-- share one; within a second the later lifecycle step wins
+-- (created < updated < deleted).
+ALTER TABLE subscriptions ADD COLUMN last_event_rank smallint NOT NULL DEFAULT 0;

@@ -153,35 +153,59 @@ pub async fn set_subscription_status(tx: &mut TenantTx, status: &str) -> Result<
     Ok(())
 }
 
+/// What a billing event says about the subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BillingEvent {
+    /// `customer.subscription.*`: authoritative for the status. `rank`
+    /// orders events of the same second (created 1 < updated 2 < deleted 3).
+    Subscription { rank: i16 },
+    /// `invoice.*`: moves the status only from `from` (a payment cannot
+    /// revive a canceled subscription), never past a newer subscription event.
+    Invoice { from: &'static [&'static str] },
+}
+
 #[derive(Clone, Debug)]
 pub struct SubscriptionChange<'a> {
     pub status: &'a str,
+    pub event: BillingEvent,
     pub stripe_customer_id: Option<&'a str>,
     pub stripe_subscription_id: Option<&'a str>,
     pub current_period_end: Option<chrono::DateTime<chrono::Utc>>,
-    /// The Stripe event's `created`; older events than the last applied one are ignored.
+    /// The Stripe event's `created`; older events than the last applied
+    /// subscription event are ignored.
     pub event_created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Applies a billing change unless a newer event already did. Returns
-/// whether it applied (Stripe delivers out of order).
+/// Applies a billing change unless a newer event already decided the
+/// status. Returns whether it applied (Stripe delivers out of order).
 pub async fn apply_subscription_change(tx: &mut TenantTx, change: &SubscriptionChange<'_>) -> Result<bool, StoreError> {
     let ws = tx.workspace_id();
+    let (authoritative, rank, from): (bool, i16, Vec<String>) = match change.event {
+        BillingEvent::Subscription { rank } => (true, rank, Vec::new()),
+        BillingEvent::Invoice { from } => (false, 0, from.iter().map(|s| s.to_string()).collect()),
+    };
     let done = sqlx::query!(
         "UPDATE subscriptions
          SET status = $2,
              stripe_customer_id = COALESCE($3, stripe_customer_id),
              stripe_subscription_id = COALESCE($4, stripe_subscription_id),
              current_period_end = COALESCE($5, current_period_end),
-             last_event_created_at = $6,
+             last_event_created_at = CASE WHEN $7 THEN $6 ELSE last_event_created_at END,
+             last_event_rank = CASE WHEN $7 THEN $8 ELSE last_event_rank END,
              updated_at = now()
-         WHERE workspace_id = $1 AND (last_event_created_at IS NULL OR last_event_created_at <= $6)",
+         WHERE workspace_id = $1
+           AND (last_event_created_at IS NULL OR last_event_created_at < $6
+                OR (last_event_created_at = $6 AND (NOT $7 OR last_event_rank <= $8)))
+           AND ($7 OR status = ANY($9))",
         ws as WorkspaceId,
         change.status,
         change.stripe_customer_id,
         change.stripe_subscription_id,
         change.current_period_end,
-        change.event_created_at
+        change.event_created_at,
+        authoritative,
+        rank,
+        &from
     )
     .execute(tx.conn())
     .await?;

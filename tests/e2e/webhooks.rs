@@ -288,6 +288,47 @@ async fn stripe_events_update_the_subscription_in_order_through_the_billing_job(
     assert_eq!(status, "canceled", "the older event arrived last and must not win");
 }
 
+fn stripe_invoice(id: &str, kind: &str, created: i64) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "object": "event", "type": kind, "created": created,
+        "data": { "object": { "id": "in_1", "object": "invoice", "customer": "cus_A", "subscription": "sub_1" } }
+    })
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn invoices_never_revive_a_canceled_subscription_and_same_second_events_follow_the_lifecycle(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let ws = app.workspace("Iron Temple").await;
+    app.route(ws, RouteProvider::Stripe, "cus_A", None, None).await;
+    app.start_worker().await;
+    let now = chrono::Utc::now().timestamp();
+    let status = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM subscriptions WHERE workspace_id = $1")
+            .bind(ws.as_uuid())
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+    };
+    // One event at a time, each applied before the next is sent.
+    let steps = [
+        // Same second: `updated` is processed first, then the `created` it follows; `updated` stands.
+        (stripe_event("evt_u", "customer.subscription.updated", now - 50, "past_due"), "past_due"),
+        (stripe_event("evt_c", "customer.subscription.created", now - 50, "incomplete"), "past_due"),
+        (stripe_invoice("evt_paid", "invoice.paid", now - 40), "active"),
+        (stripe_invoice("evt_failed_old", "invoice.payment_failed", now - 60), "active"),
+        (stripe_event("evt_d", "customer.subscription.deleted", now - 30, "canceled"), "canceled"),
+        (stripe_invoice("evt_paid_late", "invoice.paid", now - 20), "canceled"),
+    ];
+    for (n, (event, expected)) in steps.into_iter().enumerate() {
+        assert_eq!(app.post_stripe(&event).await.status(), 200);
+        let applied =
+            eventually(Duration::from_secs(20), || async { activity(&app, ws, "billing_event").await == n as i64 + 1 })
+                .await;
+        assert!(applied, "event {} was not processed", event["id"]);
+        assert_eq!(status().await, expected, "after {}", event["id"]);
+    }
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_burst_of_google_pushes_enqueues_exactly_one_coalesced_sync(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;

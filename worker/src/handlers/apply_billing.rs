@@ -7,7 +7,7 @@ use frontdesk_jobs::ApplyBillingEvent;
 use frontdesk_store::{
     activity::{self, Activity},
     webhook_events,
-    workspaces::{self, SubscriptionChange},
+    workspaces::{self, BillingEvent, SubscriptionChange},
 };
 
 use crate::{JobContext, JobError};
@@ -24,15 +24,19 @@ pub async fn handle(job: ApplyBillingEvent, cx: JobContext) -> Result<(), JobErr
         return Ok(());
     }
     let object = &event.payload["data"]["object"];
-    let status = match event.kind.as_str() {
-        "customer.subscription.deleted" => "canceled",
-        "customer.subscription.created" | "customer.subscription.updated" => {
-            object["status"].as_str().filter(|s| SUBSCRIPTION_STATUSES.contains(s)).ok_or_else(|| {
-                JobError::Permanent(format!("subscription event without a known status: {:?}", object["status"]))
-            })?
-        }
-        "invoice.paid" => "active",
-        "invoice.payment_failed" => "past_due",
+    let subscription_status = || {
+        object["status"].as_str().filter(|s| SUBSCRIPTION_STATUSES.contains(s)).ok_or_else(|| {
+            JobError::Permanent(format!("subscription event without a known status: {:?}", object["status"]))
+        })
+    };
+    let (status, kind) = match event.kind.as_str() {
+        "customer.subscription.created" => (subscription_status()?, BillingEvent::Subscription { rank: 1 }),
+        "customer.subscription.updated" => (subscription_status()?, BillingEvent::Subscription { rank: 2 }),
+        "customer.subscription.deleted" => ("canceled", BillingEvent::Subscription { rank: 3 }),
+        // A paid invoice recovers a subscription that was behind; it never
+        // revives a canceled one (only subscription events decide that).
+        "invoice.paid" => ("active", BillingEvent::Invoice { from: &["trialing", "past_due", "unpaid", "incomplete"] }),
+        "invoice.payment_failed" => ("past_due", BillingEvent::Invoice { from: &["trialing", "active"] }),
         other => return Err(JobError::Permanent(format!("unhandled billing event {other}"))),
     };
     let is_subscription = event.kind.starts_with("customer.subscription.");
@@ -40,6 +44,7 @@ pub async fn handle(job: ApplyBillingEvent, cx: JobContext) -> Result<(), JobErr
         event.provider_created_at.ok_or_else(|| JobError::Permanent("billing event without created".into()))?;
     let change = SubscriptionChange {
         status,
+        event: kind,
         stripe_customer_id: object["customer"].as_str(),
         stripe_subscription_id: if is_subscription { object["id"].as_str() } else { object["subscription"].as_str() },
         current_period_end: object["current_period_end"].as_i64().and_then(|t| DateTime::from_timestamp(t, 0)),
