@@ -1,13 +1,18 @@
 ALTER TABLE subscriptions DROP COLUMN last_event_rank;
 DROP INDEX followups_sequence_step;
-DELETE FROM followups WHERE kind = 'cron';
+-- Campaign follow-ups keep their history; they just lose the rule link the
+-- old index could not tell apart from sequence steps.
+UPDATE followups SET rule_id = NULL WHERE kind = 'cron';
 CREATE UNIQUE INDEX followups_sequence_step ON followups (workspace_id, lead_id, rule_id, step)
     WHERE rule_id IS NOT NULL;
+ALTER TABLE messages DROP COLUMN rfc_message_id;
 DROP INDEX messages_workspace_lead_outbound;
+ALTER TABLE messages DROP COLUMN sent_at;
 ALTER TABLE workspaces DROP COLUMN max_messages_per_lead_per_day;
 DROP FUNCTION cron_rule_workspaces();
 ALTER TABLE ai_rules DROP COLUMN last_fired_at;
-DROP FUNCTION followups_due_workspaces(integer);
+DROP FUNCTION followups_due_workspaces(integer, interval);
+DROP INDEX followups_in_flight;
 DROP INDEX followups_due;
 ALTER TABLE followups DROP COLUMN subject;
 

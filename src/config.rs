@@ -112,6 +112,12 @@ pub struct Config {
     #[arg(long, env = "FRONTDESK_WHATSAPP_API_VERSION", default_value = "v21.0", global = true)]
     pub whatsapp_api_version: String,
 
+    /// Let studio SMTP integrations use local/private hosts, any port and
+    /// plain SMTP (development only: otherwise a studio could aim the worker
+    /// at internal services).
+    #[arg(long, env = "FRONTDESK_ALLOW_PRIVATE_SMTP", default_value_t = false, global = true)]
+    pub allow_private_smtp: bool,
+
     /// `json` (production) or `pretty`. Default: pretty on a terminal, else json.
     #[arg(long, env = "FRONTDESK_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
@@ -178,6 +184,7 @@ impl Config {
                 &self.whatsapp_api_url,
                 &self.whatsapp_api_version,
             ),
+            smtp: frontdesk_worker::providers::smtp::SmtpPolicy { allow_private: self.allow_private_smtp },
             public_url: self.public_url(),
         }
     }

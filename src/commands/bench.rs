@@ -346,6 +346,8 @@ async fn classify(config: &Config, args: ClassifyArgs) -> anyhow::Result<()> {
             channel: frontdesk_store::messages::Channel::Sms,
             body: "Hi! How much is a monthly membership?".into(),
             provider_message_id: None,
+            subject: None,
+            rfc_message_id: None,
         };
         frontdesk_store::messages::insert_inbound(&mut tx, &inbound).await?;
         leads.push(lead);

@@ -271,16 +271,80 @@ pub async fn cancel_sequences(tx: &mut TenantTx, lead_id: LeadId, reason: &str) 
     Ok(done.rows_affected())
 }
 
-/// Workspaces (active ones) with follow-ups due now, longest-waiting first.
-/// Crosses workspaces through the id-only `followups_due_workspaces`.
-pub async fn due_workspaces(db: &Db, limit: i64) -> Result<Vec<WorkspaceId>, StoreError> {
+/// Workspaces (active ones) with follow-ups due now or stranded longer than
+/// `stranded`, longest-waiting first. Crosses workspaces through the
+/// id-only `followups_due_workspaces`.
+pub async fn due_workspaces(db: &Db, limit: i64, stranded: Duration) -> Result<Vec<WorkspaceId>, StoreError> {
+    let stranded = interval(stranded)?;
     let ids = sqlx::query_scalar!(
-        r#"SELECT workspace_id AS "id!: WorkspaceId" FROM followups_due_workspaces($1)"#,
-        limit.clamp(1, i32::MAX as i64) as i32
+        r#"SELECT workspace_id AS "id!: WorkspaceId" FROM followups_due_workspaces($1, $2)"#,
+        limit.clamp(1, i32::MAX as i64) as i32,
+        stranded
     )
     .fetch_all(db.pool())
     .await?;
     Ok(ids)
+}
+
+fn interval(d: Duration) -> Result<sqlx::postgres::types::PgInterval, StoreError> {
+    sqlx::postgres::types::PgInterval::try_from(d).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Follow-ups whose job never settled them, untouched for `stranded`: one
+/// still `enqueued` lost its job (discarded from the dead set, refused while
+/// the studio was lapsed) and is scheduled again, due now; one still
+/// `sending` lost its worker mid-send and may have gone out, so it fails as
+/// `outcome_unknown` rather than risk a second message.
+pub async fn reap_stranded(tx: &mut TenantTx, stranded: Duration) -> Result<u64, StoreError> {
+    let ws = tx.workspace_id();
+    let stranded = interval(stranded)?;
+    let requeued = sqlx::query!(
+        "UPDATE followups SET status = 'scheduled', due_at = now(), reason = 'rescheduled: its job was lost',
+                updated_at = now()
+         WHERE workspace_id = $1 AND status = 'enqueued' AND updated_at < now() - $2::interval",
+        ws as WorkspaceId,
+        stranded
+    )
+    .execute(tx.conn())
+    .await?;
+    let unknown = sqlx::query!(
+        "WITH stuck AS (
+             UPDATE followups SET status = 'failed', reason = 'outcome_unknown: the worker stopped while sending',
+                    updated_at = now()
+             WHERE workspace_id = $1 AND status = 'sending' AND updated_at < now() - $2::interval
+             RETURNING message_id)
+         UPDATE messages m SET error_code = 'outcome_unknown', updated_at = now()
+         FROM stuck WHERE m.workspace_id = $1 AND m.id = stuck.message_id AND m.status = 'sending'",
+        ws as WorkspaceId,
+        stranded
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(requeued.rows_affected() + unknown.rows_affected())
+}
+
+/// A follow-up recorded `sent` whose message the provider later reported
+/// undeliverable for `reason`.
+pub async fn fail_sent(
+    tx: &mut TenantTx,
+    channel: Channel,
+    provider_message_id: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE followups f SET status = 'failed', reason = $4, updated_at = now()
+         FROM messages m
+         WHERE m.workspace_id = $1 AND m.channel = $2 AND m.provider_message_id = $3
+           AND f.workspace_id = $1 AND f.message_id = m.id AND f.status = 'sent'",
+        ws as WorkspaceId,
+        channel.as_str(),
+        provider_message_id,
+        reason
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// Claims up to `limit` of this workspace's due follow-ups, oldest first, and
@@ -291,12 +355,16 @@ pub async fn due_workspaces(db: &Db, limit: i64) -> Result<Vec<WorkspaceId>, Sto
 pub async fn claim_due(tx: &mut TenantTx, limit: i64) -> Result<Vec<(OutboxId, Envelope)>, StoreError> {
     let ws = tx.workspace_id();
     let claimed = sqlx::query!(
-        r#"UPDATE followups f SET status = 'enqueued', updated_at = now()
-           FROM (SELECT id FROM followups
-                 WHERE workspace_id = $1 AND status = 'scheduled' AND due_at <= now()
-                 ORDER BY due_at
-                 LIMIT $2
-                 FOR UPDATE SKIP LOCKED) due
+        // A CTE, not a subquery in FROM: the planner may rescan a subquery
+        // for each row it updates, and every rescan takes another LIMIT.
+        r#"WITH due AS MATERIALIZED (
+               SELECT id FROM followups
+               WHERE workspace_id = $1 AND status = 'scheduled' AND due_at <= now()
+               ORDER BY due_at
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+           UPDATE followups f SET status = 'enqueued', updated_at = now()
+           FROM due
            WHERE f.workspace_id = $1 AND f.id = due.id
            RETURNING f.id AS "id: FollowupId", f.channel"#,
         ws as WorkspaceId,
@@ -377,6 +445,7 @@ async fn sender_rate_limit(tx: &mut TenantTx, channel: Channel) -> Result<Option
 }
 
 /// A cron rule's follow-ups for the leads it targets this firing, due now.
+/// Returns how many were created.
 pub async fn schedule_campaign(
     tx: &mut TenantTx,
     rule_id: frontdesk_jobs::AiRuleId,
@@ -390,8 +459,13 @@ pub async fn schedule_campaign(
     let lead_ids: Vec<uuid::Uuid> = leads.iter().map(|l| l.as_uuid()).collect();
     let done = sqlx::query!(
         "INSERT INTO followups (workspace_id, id, lead_id, rule_id, kind, channel, template, subject, due_at, status)
-         SELECT $1, id, lead_id, $2, 'cron', $3, $4, $5, now(), 'scheduled'
-         FROM unnest($6::uuid[], $7::uuid[]) AS t(id, lead_id)",
+         SELECT $1, t.id, t.lead_id, $2, 'cron', $3, $4, $5, now(), 'scheduled'
+         FROM unnest($6::uuid[], $7::uuid[]) AS t(id, lead_id)
+         -- A lead still waiting for this campaign's last message (quiet
+         -- hours, frequency cap) does not get a second one queued behind it.
+         WHERE NOT EXISTS (SELECT 1 FROM followups p
+                           WHERE p.workspace_id = $1 AND p.lead_id = t.lead_id AND p.rule_id = $2
+                             AND p.status IN ('scheduled', 'enqueued', 'sending'))",
         ws as WorkspaceId,
         rule_id as frontdesk_jobs::AiRuleId,
         channel.as_str(),

@@ -55,6 +55,8 @@ pub struct InboundMessage<'a> {
     pub name: Option<&'a str>,
     pub body: &'a str,
     pub subject: Option<&'a str>,
+    /// Email only: the `Message-ID` header, without brackets.
+    pub rfc_message_id: Option<&'a str>,
     pub payload: serde_json::Value,
 }
 
@@ -97,12 +99,19 @@ pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcom
             channel: m.channel,
             body: m.body.to_owned(),
             provider_message_id: Some(m.event_id.to_owned()),
+            subject: m.subject.map(str::to_owned),
+            rfc_message_id: m.rfc_message_id.map(str::to_owned),
         },
     )
     .await?;
     leads::record_inbound(tx, lead_id, m.channel == Channel::Whatsapp).await?;
 
-    let keyword = if m.channel == Channel::Email { None } else { keyword(m.body) };
+    let keyword = match m.channel {
+        // Our List-Unsubscribe mailto sends "unsubscribe" as the subject;
+        // other words in an email are conversation ("cancel" my membership…).
+        Channel::Email => m.subject.filter(|s| s.trim().eq_ignore_ascii_case("unsubscribe")).map(|_| Keyword::OptOut),
+        _ => keyword(m.body),
+    };
     if let Some(keyword) = keyword {
         let opted_out = keyword == Keyword::OptOut;
         leads::set_opted_out(tx, lead_id, m.channel, opted_out).await?;
@@ -220,7 +229,32 @@ pub async fn message_status(tx: &mut TenantTx, s: &StatusUpdate<'_>) -> Result<O
         return Ok(Outcome::Duplicate);
     }
     messages::advance_status(tx, s.channel, s.provider_message_id, s.status, s.error_code).await?;
+    if s.channel == Channel::Whatsapp && s.status == "failed" && s.error_code == Some(WHATSAPP_OUTSIDE_WINDOW) {
+        // Meta may report 131047 after accepting the send: the follow-up did not reach the lead.
+        let reason = "outside the WhatsApp 24-hour window (reported by Meta after sending)";
+        followups::fail_sent(tx, s.channel, s.provider_message_id, reason).await?;
+    }
     Ok(Outcome::Accepted(Vec::new()))
+}
+
+/// Meta's "re-engagement message" error: free-form text outside the 24-hour window.
+const WHATSAPP_OUTSIDE_WINDOW: &str = "131047";
+
+/// Applies status callbacks that arrived before the send recorded the
+/// provider's id (Twilio can call back before its own API reply reaches
+/// us): they were stored as events and matched no message then.
+pub async fn apply_early_statuses(
+    tx: &mut TenantTx,
+    provider: &str,
+    channel: Channel,
+    provider_message_id: &str,
+) -> Result<(), StoreError> {
+    let prefix = format!("{provider_message_id}:");
+    for event_id in webhook_events::ids_with_prefix(tx, provider, "status", &prefix).await? {
+        let status = &event_id[prefix.len()..];
+        messages::advance_status(tx, channel, provider_message_id, status, None).await?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug)]

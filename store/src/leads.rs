@@ -68,6 +68,20 @@ pub async fn create(tx: &mut TenantTx, new: &NewLead) -> Result<LeadId, StoreErr
     Ok(id)
 }
 
+/// Locks the lead for the rest of the transaction: sends to one lead decide
+/// one at a time, so two follow-ups cannot both pass the frequency cap.
+pub async fn lock(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "SELECT 1 AS one FROM leads WHERE workspace_id = $1 AND id = $2 FOR UPDATE",
+        ws as WorkspaceId,
+        id as LeadId
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(())
+}
+
 pub async fn find(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lead>, StoreError> {
     let ws = tx.workspace_id();
     let lead = sqlx::query_as!(

@@ -19,6 +19,16 @@ impl Channel {
             Channel::Email => "email",
         }
     }
+
+    /// The provider whose status callbacks report on this channel's messages
+    /// (the `provider` of their webhook events).
+    pub fn provider_name(self) -> &'static str {
+        match self {
+            Channel::Sms => "twilio",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Email => "smtp",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -27,6 +37,9 @@ pub struct NewInbound {
     pub channel: Channel,
     pub body: String,
     pub provider_message_id: Option<String>,
+    pub subject: Option<String>,
+    /// An email's RFC 5322 `Message-ID` (without brackets), for threading replies.
+    pub rfc_message_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,14 +56,17 @@ pub async fn insert_inbound(tx: &mut TenantTx, new: &NewInbound) -> Result<Messa
     let id = MessageId::new();
     let ws = tx.workspace_id();
     sqlx::query!(
-        r#"INSERT INTO messages (workspace_id, id, lead_id, direction, channel, body, provider_message_id, status)
-           VALUES ($1, $2, $3, 'inbound', $4, $5, $6, 'received')"#,
+        r#"INSERT INTO messages
+              (workspace_id, id, lead_id, direction, channel, body, provider_message_id, subject, rfc_message_id, status)
+           VALUES ($1, $2, $3, 'inbound', $4, $5, $6, $7, $8, 'received')"#,
         ws as WorkspaceId,
         id as MessageId,
         new.lead_id as LeadId,
         new.channel.as_str(),
         new.body,
-        new.provider_message_id
+        new.provider_message_id,
+        new.subject,
+        new.rfc_message_id
     )
     .execute(tx.conn())
     .await?;
@@ -174,8 +190,11 @@ pub async fn find_outbound(tx: &mut TenantTx, key: &str) -> Result<Option<Outbou
     Ok(row)
 }
 
-/// `queued → sending` for the delivery holding `fence`, and the body that
-/// will go out. False when a delivery with a newer token got there first.
+/// `queued → sending` for the delivery holding `fence`, with the body that
+/// will go out. Any token may take a `queued` message: `queued` means no
+/// delivery is mid-send, and the caller holds the follow-up's row lock (a
+/// token comparison here would strand messages if Redis lost its fence
+/// counter). False if the message is not `queued`.
 pub async fn begin_send(
     tx: &mut TenantTx,
     id: MessageId,
@@ -185,8 +204,9 @@ pub async fn begin_send(
 ) -> Result<bool, StoreError> {
     let ws = tx.workspace_id();
     let done = sqlx::query!(
-        "UPDATE messages SET status = 'sending', fencing_token = $3, body = $4, subject = $5, updated_at = now()
-         WHERE workspace_id = $1 AND id = $2 AND status = 'queued' AND coalesce(fencing_token, -1) < $3",
+        "UPDATE messages SET status = 'sending', fencing_token = $3, body = $4, subject = $5, sent_at = now(),
+                updated_at = now()
+         WHERE workspace_id = $1 AND id = $2 AND status = 'queued'",
         ws as WorkspaceId,
         id as MessageId,
         fence,
@@ -198,12 +218,48 @@ pub async fn begin_send(
     Ok(done.rows_affected() == 1)
 }
 
+/// A newer delivery found the message `sending` under an older token: that
+/// delivery may have reached the provider. Takes the message over (so the
+/// older delivery's late outcome is refused) and flags it
+/// `outcome_unknown`. False if the holder's token is not older than ours.
+pub async fn take_over_unknown(tx: &mut TenantTx, id: MessageId, fence: i64) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE messages SET fencing_token = $3, error_code = 'outcome_unknown', updated_at = now()
+         WHERE workspace_id = $1 AND id = $2 AND status = 'sending' AND fencing_token < $3",
+        ws as WorkspaceId,
+        id as MessageId,
+        fence
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A follow-up ended before its message went out again: the `queued`
+/// message left by an earlier, refused attempt is closed as failed.
+pub async fn close_queued(tx: &mut TenantTx, key: &str, error_code: &str) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE messages SET status = 'failed', error_code = $3, updated_at = now()
+         WHERE workspace_id = $1 AND idempotency_key = $2 AND status = 'queued'",
+        ws as WorkspaceId,
+        key,
+        error_code
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 /// How a provider call ended, as the message records it.
 #[derive(Clone, Debug)]
 pub enum SendOutcome<'a> {
+    /// `body`: what actually went out, when it differs from the planned body.
     Sent {
         provider_message_id: &'a str,
         sandbox: bool,
+        body: Option<&'a str>,
     },
     Failed {
         error_code: &'a str,
@@ -227,24 +283,25 @@ pub async fn record_outcome(
     outcome: &SendOutcome<'_>,
 ) -> Result<bool, StoreError> {
     let ws = tx.workspace_id();
-    let (status, provider_id, error_code) = match outcome {
-        SendOutcome::Sent { provider_message_id, sandbox } => {
-            (if *sandbox { "sent_sandbox" } else { "sent" }, Some(*provider_message_id), None)
+    let (status, provider_id, error_code, body) = match outcome {
+        SendOutcome::Sent { provider_message_id, sandbox, body } => {
+            (if *sandbox { "sent_sandbox" } else { "sent" }, Some(*provider_message_id), None, *body)
         }
-        SendOutcome::Failed { error_code } => ("failed", None, Some(*error_code)),
-        SendOutcome::Requeue { error_code } => ("queued", None, Some(*error_code)),
-        SendOutcome::Unknown => ("sending", None, Some("outcome_unknown")),
+        SendOutcome::Failed { error_code } => ("failed", None, Some(*error_code), None),
+        SendOutcome::Requeue { error_code } => ("queued", None, Some(*error_code), None),
+        SendOutcome::Unknown => ("sending", None, Some("outcome_unknown"), None),
     };
     let done = sqlx::query!(
         "UPDATE messages SET status = $4, provider_message_id = COALESCE($5, provider_message_id),
-                error_code = $6, updated_at = now()
+                error_code = $6, body = COALESCE($7, body), updated_at = now()
          WHERE workspace_id = $1 AND id = $2 AND fencing_token = $3 AND status = 'sending'",
         ws as WorkspaceId,
         id as MessageId,
         fence,
         status,
         provider_id,
-        error_code
+        error_code,
+        body
     )
     .execute(tx.conn())
     .await?;
@@ -260,8 +317,8 @@ pub async fn outbound_since(
 ) -> Result<(i64, Option<chrono::DateTime<chrono::Utc>>), StoreError> {
     let ws = tx.workspace_id();
     let row = sqlx::query!(
-        r#"SELECT count(*) AS "n!", min(created_at) AS oldest FROM messages
-           WHERE workspace_id = $1 AND lead_id = $2 AND direction = 'outbound' AND created_at > $3
+        r#"SELECT count(*) AS "n!", min(coalesce(sent_at, created_at)) AS oldest FROM messages
+           WHERE workspace_id = $1 AND lead_id = $2 AND direction = 'outbound' AND coalesce(sent_at, created_at) > $3
              AND status IN ('sending', 'sent', 'sent_sandbox', 'delivered', 'read')"#,
         ws as WorkspaceId,
         lead_id as LeadId,
@@ -270,4 +327,24 @@ pub async fn outbound_since(
     .fetch_one(tx.conn())
     .await?;
     Ok((row.n, row.oldest))
+}
+
+/// The lead's latest inbound email: its `Message-ID` and subject, so a
+/// reply threads under it.
+pub async fn latest_inbound_email(
+    tx: &mut TenantTx,
+    lead_id: LeadId,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query!(
+        r#"SELECT rfc_message_id AS "rfc_message_id!", subject FROM messages
+           WHERE workspace_id = $1 AND lead_id = $2 AND direction = 'inbound' AND channel = 'email'
+             AND rfc_message_id IS NOT NULL
+           ORDER BY created_at DESC LIMIT 1"#,
+        ws as WorkspaceId,
+        lead_id as LeadId
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|r| (r.rfc_message_id, r.subject)))
 }

@@ -71,3 +71,26 @@ pub async fn mark_processed(tx: &mut TenantTx, id: WebhookEventId) -> Result<(),
     .await?;
     Ok(())
 }
+
+/// Provider event ids of this kind starting with `prefix` (status callbacks
+/// are stored as `<message id>:<status>`).
+pub async fn ids_with_prefix(
+    tx: &mut TenantTx,
+    provider: &str,
+    kind: &str,
+    prefix: &str,
+) -> Result<Vec<String>, StoreError> {
+    let ws = tx.workspace_id();
+    let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let ids = sqlx::query_scalar!(
+        "SELECT provider_event_id FROM webhook_events
+         WHERE workspace_id = $1 AND provider = $2 AND kind = $3 AND provider_event_id LIKE $4",
+        ws as WorkspaceId,
+        provider,
+        kind,
+        pattern
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(ids)
+}

@@ -20,7 +20,7 @@ use frontdesk_store::{
 use frontdesk_worker::{
     GuardMetrics, WorkerConfig, WorkerDeps,
     handlers::{classify_lead::ClassifyDeps, send_followup::SendDeps},
-    providers::{twilio::TwilioClient, whatsapp::WhatsappClient},
+    providers::{smtp::SmtpPolicy, twilio::TwilioClient, whatsapp::WhatsappClient},
     scheduler::{Scheduler, SchedulerConfig},
 };
 use hmac::{KeyInit, Mac};
@@ -124,6 +124,8 @@ impl TestApp {
             vault: self.vault.clone(),
             twilio: TwilioClient::new(http.clone(), setup.twilio_url.unwrap_or_else(|| unreachable.clone())),
             whatsapp: WhatsappClient::new(http, setup.whatsapp_url.unwrap_or(unreachable), "v21.0"),
+            // The tests' SMTP server listens on 127.0.0.1.
+            smtp: SmtpPolicy { allow_private: true },
             public_url: PUBLIC_URL.into(),
         };
         let queue = self.queue.clone();

@@ -107,6 +107,8 @@ pub async fn studio(db: &Db, name: &str) -> Studio {
             channel: Channel::Sms,
             body: "How much is a membership?".into(),
             provider_message_id: None,
+            subject: None,
+            rfc_message_id: None,
         },
     )
     .await

@@ -67,12 +67,25 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         name: display_name(form.get("from")),
         body: text,
         subject: form.get("subject"),
+        rfc_message_id: rfc_message_id(form.get("Message-Id"))?,
         payload,
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::message(&mut tx, &message).await?;
     commit(&state, tx, outcome).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// The `Message-Id` header Mailgun passes on, without angle brackets, so a
+/// reply can thread under it. Absent is fine; malformed is refused.
+fn rfc_message_id(value: Option<&str>) -> Result<Option<&str>, ApiError> {
+    let Some(value) = value.map(|v| v.trim().trim_start_matches('<').trim_end_matches('>')) else { return Ok(None) };
+    let valid =
+        !value.is_empty() && value.len() <= 250 && value.contains('@') && value.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(ApiError::BadRequest("Message-Id is not a message id".into()));
+    }
+    Ok(Some(value))
 }
 
 async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Form, ApiError> {

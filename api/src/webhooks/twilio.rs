@@ -70,6 +70,7 @@ pub async fn sms(
         name: None,
         body: form.get("Body").unwrap_or(""),
         subject: None,
+        rfc_message_id: None,
         payload: form.to_json(),
     };
     let mut tx = begin(&state, route.workspace_id).await?;

@@ -111,6 +111,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                         name: name.as_deref(),
                         body,
                         subject: None,
+                        rfc_message_id: None,
                         payload: payload.clone(),
                     };
                     inbound::message(&mut tx, &m).await?

@@ -18,3 +18,13 @@ pub fn resolve(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     // No timezone has a gap over three hours; fall back to reading it as UTC.
     Utc.from_utc_datetime(&local)
 }
+
+/// Like [`resolve`], but never at or before `after`: when `local` happens
+/// twice (fall-back) and its first occurrence is already past, the second.
+pub fn resolve_after(tz: Tz, local: NaiveDateTime, after: DateTime<Utc>) -> DateTime<Utc> {
+    if let LocalResult::Ambiguous(earlier, later) = tz.from_local_datetime(&local) {
+        let earlier = earlier.with_timezone(&Utc);
+        return if earlier > after { earlier } else { later.with_timezone(&Utc) };
+    }
+    resolve(tz, local)
+}

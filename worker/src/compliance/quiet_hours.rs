@@ -33,7 +33,7 @@ impl QuietHours {
         if local.time() >= self.end {
             day = day.succ_opt()?;
         }
-        Some(super::local_time::resolve(tz, day.and_time(self.end)))
+        Some(super::local_time::resolve_after(tz, day.and_time(self.end), at))
     }
 }
 
@@ -97,6 +97,15 @@ mod tests {
         let q = QuietHours { start: hm(0, 0), end: hm(1, 30) }; // 01:30 happens twice on 2026-11-01
         // 00:30 EDT = 04:30 UTC → 01:30 EDT = 05:30 UTC (not 06:30 UTC, the EST repeat).
         assert_eq!(q.next_allowed(tz, utc("2026-11-01T04:30:00Z")), Some(utc("2026-11-01T05:30:00Z")));
+    }
+
+    #[test]
+    fn a_window_ending_in_the_repeated_hour_seen_from_its_second_pass_ends_on_that_pass() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let q = QuietHours { start: hm(0, 0), end: hm(1, 30) };
+        // 06:15 UTC is 01:15 EST, the second 01:15 of 2026-11-01: the first
+        // 01:30 (05:30 UTC) is already past, so quiet ends at 01:30 EST = 06:30 UTC.
+        assert_eq!(q.next_allowed(tz, utc("2026-11-01T06:15:00Z")), Some(utc("2026-11-01T06:30:00Z")));
     }
 
     #[test]

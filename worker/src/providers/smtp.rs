@@ -80,27 +80,139 @@ pub async fn send(account: &SmtpAccount, email: &Email<'_>) -> Result<Sent, Send
     if let (Some(user), Some(password)) = (&account.username, &account.password) {
         transport = transport.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
     }
-    match transport.build().send(message).await {
+    let transport = transport.build();
+    // Reaching the server (DNS, connect, TLS, login) is checked on its own
+    // first: a failure there certainly sent nothing, so it can be retried.
+    match transport.test_connection().await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(SendError::Transient { detail: "SMTP server did not answer NOOP".into(), retry_after: None });
+        }
+        Err(e) if e.is_permanent() => return Err(SendError::Permanent(format!("SMTP: {e}"))),
+        Err(e) => return Err(SendError::Transient { detail: format!("SMTP: {e}"), retry_after: None }),
+    }
+    match transport.send(message).await {
         Ok(_) => Ok(Sent { provider_message_id: email.message_id.to_owned() }),
         Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
-        // A 4xx reply, or a failure before any mail command: not accepted.
-        Err(e) if e.is_transient() || e.is_tls() || e.is_client() || never_connected(&e) => {
-            Err(SendError::Transient { detail: format!("SMTP: {e}"), retry_after: None })
-        }
+        // A 4xx reply: the server refused it for now.
+        Err(e) if e.is_transient() => Err(SendError::Transient { detail: format!("SMTP: {e}"), retry_after: None }),
         // Dropped or timed out mid-conversation: the server may have queued it.
         Err(e) => Err(SendError::Unknown(format!("SMTP: {e}"))),
     }
 }
 
-fn never_connected(e: &lettre::transport::smtp::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable);
+/// Which SMTP servers a studio's integration may point the worker at. The
+/// host comes from studio settings, so without this a studio could aim the
+/// worker at our own Redis or a metadata service.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SmtpPolicy {
+    /// Local and private addresses, any port, plain SMTP: for development
+    /// and tests only.
+    pub allow_private: bool,
+}
+
+/// Submission and relay ports.
+const SMTP_PORTS: &[u16] = &[25, 465, 587, 2525];
+
+impl SmtpPolicy {
+    /// `Err` explains why the account may not be used.
+    pub async fn check(&self, account: &SmtpAccount) -> Result<(), String> {
+        if self.allow_private {
+            return Ok(());
         }
-        source = s.source();
+        if !SMTP_PORTS.contains(&account.port) {
+            return Err(format!("SMTP port {} is not a mail port ({SMTP_PORTS:?})", account.port));
+        }
+        if account.security == Security::None {
+            return Err("SMTP without TLS is not allowed".into());
+        }
+        let addresses = tokio::net::lookup_host((account.host.as_str(), account.port))
+            .await
+            .map_err(|e| format!("SMTP host {:?} does not resolve: {e}", account.host))?;
+        for address in addresses {
+            if !is_public(address.ip()) {
+                return Err(format!("SMTP host {:?} resolves to a non-public address", account.host));
+            }
+        }
+        Ok(())
     }
-    false
+}
+
+fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))) // carrier-grade NAT
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00 // unique local
+                    || (first & 0xffc0) == 0xfe80) // link local
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_mail_servers() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["203.0.114.1", "142.250.1.26", "2607:f8b0::1"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_studio_cannot_point_the_worker_at_internal_services() {
+        let account = |host: &str, port, security| SmtpAccount {
+            host: host.into(),
+            port,
+            security,
+            username: None,
+            password: None,
+            from: "a@b.example".into(),
+        };
+        let strict = SmtpPolicy::default();
+        assert!(strict.check(&account("127.0.0.1", 587, Security::StartTls)).await.unwrap_err().contains("non-public"));
+        assert!(strict.check(&account("localhost", 465, Security::Tls)).await.is_err());
+        assert!(
+            strict.check(&account("smtp.example.com", 6379, Security::StartTls)).await.unwrap_err().contains("port")
+        );
+        assert!(strict.check(&account("smtp.example.com", 25, Security::None)).await.unwrap_err().contains("TLS"));
+        let dev = SmtpPolicy { allow_private: true };
+        assert!(dev.check(&account("127.0.0.1", 2526, Security::None)).await.is_ok());
+    }
 }
 
 /// `List-Unsubscribe` (RFC 2369).

@@ -67,6 +67,8 @@ impl TwilioClient {
         Err(match (status.as_u16(), error.code) {
             (_, Some(21610)) => SendError::OptedOut(detail),
             (_, Some(21211)) => SendError::Permanent(detail),
+            // A gateway error may come after Twilio took the message.
+            (502 | 504, _) => SendError::Unknown(detail),
             (429, _) | (500..=599, _) => SendError::Transient { detail, retry_after: wait },
             _ => SendError::Permanent(detail),
         })

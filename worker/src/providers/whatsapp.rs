@@ -90,6 +90,8 @@ impl WhatsappClient {
         let detail = format!("HTTP {} code {} {}", status.as_u16(), error.code.unwrap_or(0), error.message);
         Err(match (status.as_u16(), error.code) {
             (_, Some(OUTSIDE_WINDOW)) => SendError::OutsideWindow(detail),
+            // A gateway error may come after Meta took the message.
+            (502 | 504, _) => SendError::Unknown(detail),
             // 130429: throughput limit; 131056: pair rate limit. Both pass.
             (_, Some(130429 | 131056)) | (429, _) | (500..=599, _) => {
                 SendError::Transient { detail, retry_after: wait }

@@ -1,16 +1,19 @@
 //! Studio cron expressions (`0 9 * * MON`: minute, hour, day of month,
-//! month, day of week, as in crontab) evaluated on the studio's wall clock.
+//! month, day of week, as in crontab) evaluated in the studio's timezone.
 //!
 //! The `cron` crate wants a seconds field and numbers Sunday as 1, where
 //! crontab uses 0 (or 7) and Monday is 1; [`parse`] translates, so `1`
-//! means Monday as studios expect. Occurrences are computed on the local
-//! wall clock and then resolved to instants: a time skipped by a
-//! spring-forward jump fires right after the jump, and a time repeated by
-//! a fall-back fires once (the first time), as Vixie cron does.
+//! means Monday as studios expect.
+//!
+//! DST follows Vixie cron. A fixed-time rule (`0 9 * * MON`) is read on the
+//! local wall clock: a time skipped by a spring-forward jump fires right
+//! after the jump, and a time repeated by a fall-back fires once (the first
+//! time). A rule with a wildcard minute or hour (`30 * * * *`) runs on real
+//! time: a skipped hour has no run and a repeated hour runs again.
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use cron::Schedule;
 
@@ -25,7 +28,11 @@ pub struct CronError {
 
 /// A parsed studio schedule.
 #[derive(Clone, Debug)]
-pub struct CronSchedule(Schedule);
+pub struct CronSchedule {
+    schedule: Schedule,
+    /// The minute or hour field is a wildcard: runs on real time.
+    wildcard: bool,
+}
 
 const DAYS: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 
@@ -38,7 +45,8 @@ pub fn parse(expression: &str) -> Result<CronSchedule, CronError> {
     };
     let dow = crontab_days(dow).map_err(|r| error(&r))?;
     let translated = format!("0 {minute} {hour} {dom} {month} {dow}");
-    Schedule::from_str(&translated).map(CronSchedule).map_err(|e| error(&e.to_string()))
+    let schedule = Schedule::from_str(&translated).map_err(|e| error(&e.to_string()))?;
+    Ok(CronSchedule { schedule, wildcard: minute.starts_with('*') || hour.starts_with('*') })
 }
 
 /// Crontab day numbers (0 or 7 = Sunday) as names, which the `cron` crate
@@ -85,13 +93,24 @@ impl CronSchedule {
         horizon: Duration,
     ) -> Option<DateTime<Utc>> {
         let since = since.max(now - horizon);
+        if self.wildcard {
+            // Each real minute, newest first (at most `horizon` of them).
+            let mut t = now.duration_trunc(Duration::minutes(1)).ok()?;
+            while t > since {
+                if self.schedule.includes(t.with_timezone(&tz)) {
+                    return Some(t);
+                }
+                t -= Duration::minutes(1);
+            }
+            return None;
+        }
         // Wall-clock times, iterated as if they were UTC (no gaps, no
         // repeats), widened by a DST jump on both sides.
         let slack = Duration::hours(3);
         let start = wall_clock(since.with_timezone(&tz).naive_local() - slack);
         let end = now.with_timezone(&tz).naive_local() + slack;
         let mut latest = None;
-        for local in self.0.after(&start) {
+        for local in self.schedule.after(&start) {
             let local = local.naive_utc();
             if local > end {
                 break;
@@ -180,6 +199,18 @@ mod tests {
         // After that firing, the repeat an hour later is not another occurrence.
         let again = s.latest_between(ny(), utc("2026-11-01T05:30:00Z"), utc("2026-11-01T12:00:00Z"), WEEK);
         assert_eq!(again, None);
+    }
+
+    #[test]
+    fn an_hourly_rule_runs_on_real_time_through_both_dst_changes() {
+        let s = parse("30 * * * *").unwrap();
+        // Spring forward: 02:30 does not exist; the runs are 01:30 EST (06:30Z) and 03:30 EDT (07:30Z).
+        let at = |since, now| s.latest_between(ny(), utc(since), utc(now), WEEK);
+        assert_eq!(at("2026-03-08T06:30:00Z", "2026-03-08T07:29:00Z"), None);
+        assert_eq!(at("2026-03-08T06:30:00Z", "2026-03-08T07:45:00Z"), Some(utc("2026-03-08T07:30:00Z")));
+        // Fall back: 01:30 happens twice and runs twice, an hour apart.
+        assert_eq!(at("2026-11-01T05:00:00Z", "2026-11-01T05:45:00Z"), Some(utc("2026-11-01T05:30:00Z")));
+        assert_eq!(at("2026-11-01T05:30:00Z", "2026-11-01T06:45:00Z"), Some(utc("2026-11-01T06:30:00Z")));
     }
 
     #[test]

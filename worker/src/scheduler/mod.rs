@@ -22,7 +22,9 @@ use frontdesk_store::{
     Db, StoreError, activity,
     activity::Activity,
     ai::{self, CronRule},
-    followups, leads, outbox, workspaces,
+    followups, leads,
+    messages::Channel,
+    outbox, workspaces,
 };
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -43,6 +45,10 @@ pub struct SchedulerConfig {
     pub cron_grace: chrono::Duration,
     /// Leads one cron firing may message.
     pub cron_max_leads: i64,
+    /// A follow-up its job left `enqueued` or `sending` this long is reaped
+    /// (rescheduled, or failed as `outcome_unknown`). Far above any retry
+    /// backoff, so a job still alive is never raced.
+    pub stranded_after: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -54,6 +60,7 @@ impl Default for SchedulerConfig {
             max_rounds: 10,
             cron_grace: chrono::Duration::hours(6),
             cron_max_leads: 1000,
+            stranded_after: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -76,11 +83,29 @@ pub struct Scheduler {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Campaign {
-    channel: String,
+    channel: CampaignChannel,
     template: String,
     subject: Option<String>,
     #[serde(default)]
     segment: leads::Segment,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum CampaignChannel {
+    Sms,
+    Whatsapp,
+    Email,
+}
+
+impl From<CampaignChannel> for Channel {
+    fn from(c: CampaignChannel) -> Self {
+        match c {
+            CampaignChannel::Sms => Channel::Sms,
+            CampaignChannel::Whatsapp => Channel::Whatsapp,
+            CampaignChannel::Email => Channel::Email,
+        }
+    }
 }
 
 impl Scheduler {
@@ -117,7 +142,8 @@ impl Scheduler {
     async fn enqueue_due(&self) -> Result<u64, StoreError> {
         let mut total = 0;
         for _ in 0..self.config.max_rounds {
-            let due = followups::due_workspaces(&self.db, self.config.workspaces_per_round).await?;
+            let due = followups::due_workspaces(&self.db, self.config.workspaces_per_round, self.config.stranded_after)
+                .await?;
             let mut more = false;
             for ws in due {
                 // One studio's failure must not stop the others' follow-ups.
@@ -142,6 +168,10 @@ impl Scheduler {
         // A lapsed studio's follow-ups wait, scheduled, until it pays again.
         if state.permits(Capability::OutboundMessaging).is_err() {
             return Ok(0);
+        }
+        let reaped = followups::reap_stranded(&mut tx, self.config.stranded_after).await?;
+        if reaped > 0 {
+            warn!(workspace_id = %ws, reaped, "follow-ups stranded by a lost job were reaped");
         }
         let triggered = followups::claim_due(&mut tx, self.config.per_workspace).await?;
         tx.commit().await?;
@@ -181,11 +211,15 @@ impl Scheduler {
             let campaign: Campaign = match serde_json::from_value(rule.config.clone()) {
                 Ok(c) => c,
                 Err(e) => {
+                    // The occurrence is spent; the studio sees why in its activity log.
                     warn!(workspace_id = %ws, rule_id = %rule.id, error = %e, "cron rule config is invalid");
+                    let detail = serde_json::json!({ "rule_id": rule.id, "error": e.to_string() });
+                    let entry = Activity { kind: "cron_rule_invalid", lead_id: None, is_security: false, detail };
+                    activity::record(&mut tx, &entry).await?;
                     continue;
                 }
             };
-            let channel = followups::parse_channel(&campaign.channel)?;
+            let channel = Channel::from(campaign.channel);
             let targets = leads::in_segment(&mut tx, &campaign.segment, channel, self.config.cron_max_leads).await?;
             let created = followups::schedule_campaign(
                 &mut tx,

@@ -58,6 +58,8 @@ pub async fn studio(db: &Db, name: &str) -> Studio {
             channel: Channel::Sms,
             body: "Do you have a trial class?".into(),
             provider_message_id: Some(format!("SM{}", uuid::Uuid::new_v4().simple())),
+            subject: None,
+            rfc_message_id: None,
         },
     )
     .await

@@ -95,6 +95,49 @@ async fn twilio_429_and_5xx_are_transient_and_carry_retry_after() {
     assert!(matches!(client.send_sms(&account(), &sms()).await, Err(SendError::Transient { .. })));
 }
 
+#[tokio::test]
+async fn a_reply_that_may_follow_acceptance_is_an_unknown_outcome_never_a_retry() {
+    // A gateway error can come after Twilio took the message.
+    let (_s, client) = twilio_replying(502, serde_json::json!({}), None).await;
+    assert!(matches!(client.send_sms(&account(), &sms()).await, Err(SendError::Unknown(_))));
+    // 2xx whose body we cannot read: accepted, id unknown.
+    let (_s, client) = twilio_replying(201, serde_json::json!({ "unexpected": true }), None).await;
+    assert!(matches!(client.send_sms(&account(), &sms()).await, Err(SendError::Unknown(_))));
+    // The request left and no answer came back in time.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(2)))
+        .mount(&server)
+        .await;
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+    let client = TwilioClient::new(impatient, server.uri());
+    assert!(matches!(client.send_sms(&account(), &sms()).await, Err(SendError::Unknown(_))));
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_reached_is_transient() {
+    // Nothing listens on the discard port: the request never left.
+    let client = TwilioClient::new(http_client(), "http://127.0.0.1:9");
+    assert!(matches!(client.send_sms(&account(), &sms()).await, Err(SendError::Transient { .. })));
+    let account = SmtpAccount {
+        host: "127.0.0.1".into(),
+        port: 9,
+        security: Security::None,
+        username: None,
+        password: None,
+        from: "Iron Temple <hello@irontemple.example>".into(),
+    };
+    let email = Email {
+        to: "ana@example.com",
+        subject: "Hi",
+        body: "Hi",
+        message_id: "x@irontemple.example",
+        in_reply_to: None,
+        list_unsubscribe: "<mailto:hello@irontemple.example>",
+    };
+    assert!(matches!(smtp::send(&account, &email).await, Err(SendError::Transient { .. })));
+}
+
 fn sender() -> WhatsappSender {
     WhatsappSender { phone_number_id: "PNID-A".into(), access_token: Secret::new("wa-token-a") }
 }

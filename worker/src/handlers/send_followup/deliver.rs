@@ -1,0 +1,68 @@
+//! Step 2: the provider call, with no transaction held.
+
+use super::{ApprovedTemplate, Plan, Request, SendDeps, prepare::template_body};
+use crate::providers::{
+    SendError, Sent,
+    smtp::{self, Email},
+    twilio::Sms,
+    whatsapp::WhatsappMessage,
+};
+
+/// What the provider took.
+pub(super) struct Delivered {
+    pub sent: Sent,
+    /// Set when what went out differs from the planned body (the WhatsApp
+    /// template fallback).
+    pub body: Option<String>,
+}
+
+pub(super) async fn deliver(deps: &SendDeps, plan: &Plan) -> Result<Delivered, SendError> {
+    if plan.sandbox {
+        let sent = Sent { provider_message_id: format!("sandbox-{}", plan.message_id) };
+        return Ok(Delivered { sent, body: None });
+    }
+    let as_planned = |sent| Delivered { sent, body: None };
+    match &plan.request {
+        Request::Sms(account) => {
+            let callback = format!("{}/webhooks/twilio/status", deps.public_url.trim_end_matches('/'));
+            let sms = Sms { to: &plan.to, body: &plan.body, status_callback: &callback };
+            deps.twilio.send_sms(account, &sms).await.map(as_planned)
+        }
+        Request::WhatsappTemplate { sender, template } => {
+            deps.whatsapp.send(sender, &plan.to, &as_message(template)).await.map(as_planned)
+        }
+        Request::WhatsappText { sender, fallback } => {
+            match deps.whatsapp.send(sender, &plan.to, &WhatsappMessage::Text { body: &plan.body }).await {
+                // Our clock said inside the window, Meta's did not. 131047 is
+                // a rejection (nothing was sent), so the template goes, once.
+                Err(SendError::OutsideWindow(detail)) => match fallback {
+                    Some(t) => {
+                        let sent = deps.whatsapp.send(sender, &plan.to, &as_message(t)).await?;
+                        Ok(Delivered { sent, body: Some(template_body(t)) })
+                    }
+                    None => Err(SendError::OutsideWindow(detail)),
+                },
+                other => other.map(as_planned),
+            }
+        }
+        Request::Email { account, in_reply_to } => {
+            let domain = account.from.rsplit_once('@').map_or("frontdesk.invalid", |(_, d)| d.trim_end_matches('>'));
+            let message_id = format!("{}@{domain}", plan.message_id);
+            let address = account.from.rsplit_once('<').map_or(account.from.as_str(), |(_, a)| a.trim_end_matches('>'));
+            let unsubscribe = format!("<mailto:{address}?subject=unsubscribe>");
+            let email = Email {
+                to: &plan.to,
+                subject: plan.subject.as_deref().unwrap_or_default(),
+                body: &plan.body,
+                message_id: &message_id,
+                in_reply_to: in_reply_to.as_deref(),
+                list_unsubscribe: &unsubscribe,
+            };
+            smtp::send(account, &email).await.map(as_planned)
+        }
+    }
+}
+
+fn as_message(t: &ApprovedTemplate) -> WhatsappMessage<'_> {
+    WhatsappMessage::Template { name: &t.name, language: &t.language, parameters: t.parameters.clone() }
+}

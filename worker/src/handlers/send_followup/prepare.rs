@@ -1,0 +1,367 @@
+//! Step 1: everything decided before the provider call, in one transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use frontdesk_jobs::{MessageId, SendFollowup};
+use frontdesk_store::{
+    TenantTx, activity,
+    activity::Activity,
+    followups::{self, Followup, Status},
+    integrations::{self, Integration},
+    leads::{self, Lead},
+    messages::{self, Channel, NewOutbound},
+    vault::Secret,
+    workspaces::{self, SendingPolicy},
+};
+use tracing::warn;
+
+use super::{ApprovedTemplate, Plan, Request, SendDeps};
+use crate::{
+    JobError,
+    compliance::{quiet_hours::QuietHours, template},
+    providers::{
+        smtp::{Security, SmtpAccount},
+        twilio::TwilioAccount,
+        whatsapp::WhatsappSender,
+    },
+};
+
+/// The window in which `max_messages_per_lead_per_day` counts.
+const CAP_WINDOW: Duration = Duration::hours(24);
+const WHATSAPP_WINDOW: Duration = Duration::hours(24);
+
+/// `Some` when the message is now `sending` under `fence` and the provider
+/// must be called; `None` when there is nothing to send now (already
+/// handled, ended with a reason, or rescheduled).
+pub(super) async fn prepare(
+    tx: &mut TenantTx,
+    job: &SendFollowup,
+    fence: i64,
+    deps: &SendDeps,
+) -> Result<Option<Plan>, JobError> {
+    let followup = followups::find_for_update(tx, job.followup_id)
+        .await?
+        .ok_or_else(|| JobError::Permanent("follow-up vanished after the guard saw it".into()))?;
+    // Finished, or put back for later (the scheduler enqueues it again when due).
+    if followup.status.is_final() || followup.status == Status::Scheduled {
+        return Ok(None);
+    }
+    let key = message_key(&followup);
+    if let Some(existing) = messages::find_outbound(tx, &key).await? {
+        match existing.status.as_str() {
+            "queued" => {} // an earlier attempt was turned away by the provider: send
+            "sending" => {
+                // The ambiguous window (see the module docs): never call again.
+                if messages::take_over_unknown(tx, existing.id, fence).await? {
+                    let reason = "outcome_unknown: an earlier attempt stopped after calling the provider";
+                    end(tx, &followup, Status::Failed, reason, Some(existing.id)).await?;
+                    warn!(followup_id = %followup.id, "follow-up outcome unknown; not sending again");
+                } else {
+                    // A delivery with a newer token holds it: this one is stale.
+                    warn!(followup_id = %followup.id, fence, "stale delivery of a follow-up being sent; ignored");
+                }
+                return Ok(None);
+            }
+            "failed" => {
+                end(tx, &followup, Status::Failed, "message failed", Some(existing.id)).await?;
+                return Ok(None);
+            }
+            _ => {
+                // sent, sent_sandbox, delivered, read: done in an earlier delivery.
+                followups::set_status(tx, followup.id, Status::Sent, None, Some(existing.id)).await?;
+                return Ok(None);
+            }
+        }
+    }
+    // Sends to one lead decide one at a time (the frequency cap counts them).
+    leads::lock(tx, followup.lead_id).await?;
+    let lead = leads::find(tx, followup.lead_id)
+        .await?
+        .ok_or_else(|| JobError::Permanent("lead vanished after the guard saw it".into()))?;
+    let policy = workspaces::sending_policy(tx).await?;
+    let now = Utc::now();
+    let decided = match check(tx, &followup, &lead, &policy, now).await? {
+        Check::Send => plan(tx, &followup, &lead, &policy, deps, now).await?,
+        Check::End(status, reason) => Err((status, reason.to_owned())),
+        // "Sorry we missed your call" the next morning is worse than none.
+        Check::Later(_, reason) if followup.kind == "missed_call" => Err((Status::Skipped, reason.to_owned())),
+        Check::Later(due_at, reason) => {
+            followups::reschedule(tx, followup.id, due_at, reason).await?;
+            let detail = serde_json::json!({ "reason": reason, "due_at": due_at });
+            record_activity(tx, &followup, "followup_rescheduled", detail).await?;
+            return Ok(None);
+        }
+    };
+    let planned = match decided {
+        Ok(planned) => planned,
+        Err((status, reason)) => {
+            end(tx, &followup, status, &reason, None).await?;
+            return Ok(None);
+        }
+    };
+    let message = messages::outbound_for_key(
+        tx,
+        &NewOutbound {
+            lead_id: lead.id,
+            channel: followup.channel,
+            body: &planned.body,
+            subject: planned.subject.as_deref(),
+            idempotency_key: &key,
+        },
+    )
+    .await?;
+    if !messages::begin_send(tx, message.id, fence, &planned.body, planned.subject.as_deref()).await? {
+        warn!(followup_id = %followup.id, status = %message.status, "follow-up message is not queued; not sending");
+        return Ok(None);
+    }
+    followups::set_status(tx, followup.id, Status::Sending, None, Some(message.id)).await?;
+    Ok(Some(Plan {
+        followup_id: followup.id,
+        message_id: message.id,
+        lead_id: lead.id,
+        channel: followup.channel,
+        sandbox: planned.sandbox,
+        to: planned.to,
+        body: planned.body,
+        subject: planned.subject,
+        request: planned.request,
+    }))
+}
+
+pub(super) fn message_key(followup: &Followup) -> String {
+    format!("followup:{}", followup.id)
+}
+
+enum Check {
+    Send,
+    End(Status, &'static str),
+    Later(DateTime<Utc>, &'static str),
+}
+
+/// The compliance rules, checked at send time whatever was true when the
+/// follow-up was scheduled.
+async fn check(
+    tx: &mut TenantTx,
+    followup: &Followup,
+    lead: &Lead,
+    policy: &SendingPolicy,
+    now: DateTime<Utc>,
+) -> Result<Check, JobError> {
+    if followup.kind == "sequence" {
+        // A sequence stops when the lead replies or books.
+        if lead.last_inbound_at.is_some_and(|t| t > followup.created_at) {
+            return Ok(Check::End(Status::Canceled, "lead_replied"));
+        }
+        if matches!(lead.status.as_str(), "booked" | "member") {
+            return Ok(Check::End(Status::Canceled, "lead_booked"));
+        }
+    }
+    if lead.opted_out(followup.channel) {
+        return Ok(Check::End(Status::Skipped, "opted_out"));
+    }
+    if lead.address(followup.channel).is_none() {
+        return Ok(Check::End(Status::Skipped, "no_address"));
+    }
+    let tz: Tz = policy.timezone.parse().unwrap_or(Tz::UTC);
+    if let Some((start, end)) = policy.quiet_hours
+        && let Some(resume) = (QuietHours { start, end }).next_allowed(tz, now)
+    {
+        return Ok(Check::Later(resume, "quiet_hours"));
+    }
+    let (sent, oldest) = messages::outbound_since(tx, lead.id, now - CAP_WINDOW).await?;
+    if sent >= i64::from(policy.max_messages_per_lead_per_day) {
+        // Room again once the oldest counted message leaves the window.
+        let resume = oldest.unwrap_or(now) + CAP_WINDOW + Duration::minutes(1);
+        return Ok(Check::Later(resume, "frequency_cap"));
+    }
+    Ok(Check::Send)
+}
+
+/// What goes out and through which of the workspace's own integrations.
+struct Planned {
+    sandbox: bool,
+    to: String,
+    body: String,
+    subject: Option<String>,
+    request: Request,
+}
+
+/// `Err((status, reason))`: the follow-up cannot be sent at all.
+async fn plan(
+    tx: &mut TenantTx,
+    followup: &Followup,
+    lead: &Lead,
+    policy: &SendingPolicy,
+    deps: &SendDeps,
+    now: DateTime<Utc>,
+) -> Result<Result<Planned, (Status, String)>, JobError> {
+    let provider = followups::sending_provider(followup.channel);
+    let Some(integration) = integrations::find_by_provider(tx, provider).await? else {
+        return Ok(Err((Status::Failed, format!("no {} integration", provider.as_str()))));
+    };
+    let vars = variables(policy, lead);
+    let mut body = match template::render(&followup.template, &vars) {
+        Ok(body) => body,
+        Err(e) => return Ok(Err((Status::Failed, format!("template: {e}")))),
+    };
+    let secret = match integration.sandbox {
+        true => None,
+        false => integrations::find_secret(tx, &deps.vault, integration.id).await?,
+    };
+    let credential = |what: &str| match (secret.clone(), integration.sandbox) {
+        (Some(secret), _) => Ok(secret),
+        // Sandbox sends never use the credential.
+        (None, true) => Ok(Secret::new(String::new())),
+        (None, false) => Err((Status::Failed, format!("the {what} integration has no credential"))),
+    };
+    let to = lead.address(followup.channel).unwrap_or_default().to_owned();
+    let mut subject = None;
+    let request = match followup.channel {
+        Channel::Sms => {
+            let Some(account_sid) = integration.external_id.clone() else {
+                return Ok(Err((Status::Failed, "the Twilio integration has no AccountSid".into())));
+            };
+            let auth_token = match credential("Twilio") {
+                Ok(token) => token,
+                Err(e) => return Ok(Err(e)),
+            };
+            let text = |key: &str| integration.settings[key].as_str().map(str::to_owned);
+            Request::Sms(TwilioAccount {
+                account_sid,
+                auth_token,
+                from: text("from"),
+                messaging_service_sid: text("messaging_service_sid"),
+            })
+        }
+        Channel::Whatsapp => {
+            let Some(phone_number_id) = integration.external_id.clone() else {
+                return Ok(Err((Status::Failed, "the WhatsApp integration has no phone_number_id".into())));
+            };
+            let sender = match credential("WhatsApp") {
+                Ok(access_token) => WhatsappSender { phone_number_id, access_token },
+                Err(e) => return Ok(Err(e)),
+            };
+            let inside = lead.last_inbound_whatsapp_at.is_some_and(|t| now - t < WHATSAPP_WINDOW);
+            let config = &integration.settings["template"];
+            if inside {
+                // The fallback is rendered only if it is used (a missing
+                // variable in it must not stop a free-form send).
+                let fallback = approved_template(config, &vars).ok().flatten();
+                Request::WhatsappText { sender, fallback }
+            } else {
+                match approved_template(config, &vars) {
+                    Ok(Some(template)) => {
+                        body = template_body(&template);
+                        Request::WhatsappTemplate { sender, template }
+                    }
+                    Ok(None) => {
+                        let reason = "outside the WhatsApp 24-hour window and no approved template is configured";
+                        return Ok(Err((Status::Failed, reason.into())));
+                    }
+                    Err(e) => return Ok(Err((Status::Failed, e))),
+                }
+            }
+        }
+        Channel::Email => {
+            let account = match smtp_account(&integration, secret) {
+                Ok(account) => account,
+                Err(e) => return Ok(Err((Status::Failed, e))),
+            };
+            if let Err(e) = deps.smtp.check(&account).await {
+                return Ok(Err((Status::Failed, e)));
+            }
+            // Reply in the lead's own thread when they have emailed us.
+            let thread = messages::latest_inbound_email(tx, lead.id).await?;
+            let own = followup.subject.as_deref().unwrap_or("{studio_name}");
+            let rendered = match template::render(own, &vars) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err((Status::Failed, format!("subject template: {e}")))),
+            };
+            subject = Some(match thread.as_ref().and_then(|(_, s)| s.as_deref()) {
+                Some(theirs) if theirs.to_ascii_lowercase().starts_with("re:") => theirs.to_owned(),
+                Some(theirs) => format!("Re: {theirs}"),
+                None => rendered,
+            });
+            Request::Email { account, in_reply_to: thread.map(|(id, _)| id) }
+        }
+    };
+    Ok(Ok(Planned { sandbox: integration.sandbox, to, body, subject, request }))
+}
+
+fn variables(policy: &SendingPolicy, lead: &Lead) -> HashMap<&'static str, String> {
+    let mut vars = HashMap::new();
+    vars.insert("studio_name", policy.name.clone());
+    if let Some(first) = lead.first_name() {
+        vars.insert("first_name", first.to_owned());
+    }
+    if let Some(link) = &policy.booking_link {
+        vars.insert("booking_link", link.clone());
+    }
+    vars
+}
+
+/// `settings.template`: `{ "name", "language", "parameters": ["{first_name}", …] }`.
+fn approved_template(
+    config: &serde_json::Value,
+    vars: &HashMap<&'static str, String>,
+) -> Result<Option<ApprovedTemplate>, String> {
+    let Some(name) = config["name"].as_str() else { return Ok(None) };
+    let language = config["language"].as_str().unwrap_or("en_US").to_owned();
+    let mut parameters = Vec::new();
+    for p in config["parameters"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        // Placeholders are positional: a skipped one would shift the rest.
+        let p = p.as_str().ok_or("WhatsApp template parameters must be strings")?;
+        parameters.push(template::render(p, vars).map_err(|e| format!("WhatsApp template parameter: {e}"))?);
+    }
+    Ok(Some(ApprovedTemplate { name: name.to_owned(), language, parameters }))
+}
+
+/// What the message history shows for a template send.
+pub(super) fn template_body(t: &ApprovedTemplate) -> String {
+    format!("[template {}] {}", t.name, t.parameters.join(" | "))
+}
+
+fn smtp_account(integration: &Integration, secret: Option<Secret>) -> Result<SmtpAccount, String> {
+    let settings = &integration.settings;
+    let text = |key: &str| settings[key].as_str().map(str::to_owned);
+    let host = text("host").ok_or("the SMTP integration has no host")?;
+    let from = text("from").ok_or("the SMTP integration has no from address")?;
+    let security = serde_json::from_value(settings["security"].clone()).unwrap_or(Security::StartTls);
+    let port = settings["port"].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or(587);
+    let username = text("username");
+    let password = username.as_ref().and(secret);
+    Ok(SmtpAccount { host, port, security, username, password, from })
+}
+
+/// Ends a follow-up before any provider call, with an activity entry; a
+/// message an earlier attempt left `queued` is closed with it.
+pub(super) async fn end(
+    tx: &mut TenantTx,
+    followup: &Followup,
+    status: Status,
+    reason: &str,
+    message_id: Option<MessageId>,
+) -> Result<(), JobError> {
+    followups::set_status(tx, followup.id, status, Some(reason), message_id).await?;
+    messages::close_queued(tx, &message_key(followup), status.as_str()).await?;
+    let kind = match status {
+        Status::Canceled => "followup_canceled",
+        Status::Skipped => "followup_skipped",
+        _ => "followup_failed",
+    };
+    record_activity(tx, followup, kind, serde_json::json!({ "reason": reason })).await
+}
+
+async fn record_activity(
+    tx: &mut TenantTx,
+    followup: &Followup,
+    kind: &'static str,
+    mut detail: serde_json::Value,
+) -> Result<(), JobError> {
+    detail["followup_id"] = serde_json::json!(followup.id);
+    detail["channel"] = serde_json::json!(followup.channel.as_str());
+    activity::record(tx, &Activity { kind, lead_id: Some(followup.lead_id), is_security: false, detail }).await?;
+    Ok(())
+}
