@@ -10,6 +10,7 @@ mod webhooks;
 pub use error::ApiError;
 pub use metrics::WebhookMetrics;
 pub use state::{AppState, PlatformSecrets};
+pub use webhooks::signing_keys::SigningKeys;
 
 use std::time::Duration;
 

@@ -18,6 +18,8 @@ pub struct AppState {
     pub public_url: String,
     pub secrets: Arc<PlatformSecrets>,
     pub metrics: Arc<WebhookMetrics>,
+    /// Twilio routes and auth tokens, briefly cached.
+    pub signing_keys: Arc<crate::SigningKeys>,
 }
 
 /// Platform-wide webhook secrets (per-workspace ones live in the vault).

@@ -130,6 +130,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
         public_url: PUBLIC_URL.into(),
         secrets: Arc::new(config.platform_secrets()),
         metrics: Arc::new(WebhookMetrics::default()),
+        signing_keys: Arc::new(frontdesk_api::SigningKeys::default()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

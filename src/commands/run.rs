@@ -62,6 +62,7 @@ async fn run_api(config: &Config, rt: &Runtime, mut stop: watch::Receiver<bool>)
         public_url: config.public_url(),
         secrets: Arc::new(config.platform_secrets()),
         metrics: Arc::new(WebhookMetrics::default()),
+        signing_keys: Arc::new(frontdesk_api::SigningKeys::default()),
     };
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;

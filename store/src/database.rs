@@ -49,6 +49,10 @@ impl Db {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // No ping per checkout (a round trip on every transaction): a
+            // connection that died fails its one query, and webhooks and jobs
+            // are retried by their senders.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { pool })

@@ -15,10 +15,10 @@ pub struct TenantTx {
 
 impl Db {
     pub async fn tenant(&self, workspace_id: WorkspaceId) -> Result<TenantTx, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query_scalar!("SELECT set_config('app.workspace_id', $1, true)", workspace_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
+        // One round trip for both: the workspace id is a typed UUID, so its
+        // text form is safe to inline into the simple-protocol BEGIN.
+        let begin = format!("BEGIN; SELECT set_config('app.workspace_id', '{}', true)", workspace_id.as_uuid());
+        let tx = self.pool().begin_with(sqlx::AssertSqlSafe(begin)).await?;
         Ok(TenantTx { tx, workspace_id })
     }
 }

@@ -84,6 +84,7 @@ impl TestApp {
                 mailgun_signing_key: Some(Secret::new(MAILGUN_KEY)),
             }),
             metrics: metrics.clone(),
+            signing_keys: Arc::new(frontdesk_api::SigningKeys::default()),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -106,6 +106,31 @@ async fn workspace_a_twilio_token_cannot_sign_a_request_routed_to_workspace_b(ow
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
+async fn a_rotated_twilio_token_takes_effect_at_once_despite_the_signing_key_cache(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let ws = app.workspace("Iron Temple").await;
+    let integration = app.twilio(ws, AC_A, NUM_A, "token-a").await;
+    let post = |sid: &'static str, token: &'static str| {
+        let app = &app;
+        async move { app.post_twilio("/webhooks/twilio/sms", &sms(sid, AC_A, NUM_A, "+15557770001", "hi"), token).await }
+    };
+    assert_eq!(post("SM-c1", "token-a").await.status(), 200, "verified from the database, then cached");
+    assert_eq!(post("SM-c2", "token-a").await.status(), 200, "verified from the cache");
+    // The studio rotates its auth token.
+    let sealed = app.vault.seal(ws, "twilio", &frontdesk_store::vault::Secret::new("token-a2"));
+    sqlx::query("UPDATE integrations SET secret_ciphertext = $2, secret_nonce = $3, key_version = $4 WHERE id = $1")
+        .bind(integration.as_uuid())
+        .bind(sealed.ciphertext)
+        .bind(sealed.nonce)
+        .bind(sealed.key_version)
+        .execute(&owner)
+        .await
+        .unwrap();
+    assert_eq!(post("SM-c3", "token-a2").await.status(), 200, "the new token works before the cache expires");
+    assert_eq!(post("SM-c4", "token-a").await.status(), 403, "the old token stops working at once");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
 async fn missed_calls_trigger_one_text_back_per_lead_per_twenty_minutes(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;
     let ws = app.workspace("Iron Temple").await;

@@ -8,6 +8,7 @@ mod delivery;
 mod email;
 mod form;
 mod google;
+pub(crate) mod signing_keys;
 mod stripe;
 mod twilio;
 mod whatsapp;

@@ -172,6 +172,19 @@ async fn verified(
     };
     let form = Form::parse(body)?;
     let keys = keys(&form)?;
+    let url = format!(
+        "{}{}",
+        state.public_url.trim_end_matches('/'),
+        uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let verifies = |token: &Secret| url_variants(&url).iter().any(|u| signature_matches(token, u, &form, &signature));
+    if let Some((route, token)) = state.signing_keys.get(&keys) {
+        if verifies(&token) {
+            return Ok((route, form));
+        }
+        // Rotated token or moved number: decide from the database.
+        state.signing_keys.forget(&keys);
+    }
     let Some(route) = routes::resolve(&state.db, RouteProvider::Twilio, &keys).await? else {
         state.metrics.unroutable();
         routes::record_unroutable(
@@ -184,16 +197,12 @@ async fn verified(
         return Err(ApiError::NotFound);
     };
     let token = auth_token(state, &route).await?;
-    let url = format!(
-        "{}{}",
-        state.public_url.trim_end_matches('/'),
-        uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
-    if !url_variants(&url).iter().any(|u| signature_matches(&token, u, &form, &signature)) {
+    if !verifies(&token) {
         state.metrics.bad_signature();
         tracing::warn!(workspace_id = %route.workspace_id, "twilio signature does not verify");
         return Err(ApiError::Forbidden);
     }
+    state.signing_keys.put(keys, route.clone(), token);
     Ok((route, form))
 }
 

@@ -1,0 +1,61 @@
+//! A short-lived cache of where Twilio requests route and the routed
+//! workspace's auth token, so a busy number's webhooks skip two database
+//! round trips (the route lookup and the vault read) per request.
+//!
+//! Staleness is bounded and safe: a cached token that no longer verifies
+//! (the studio rotated it, or the number moved to another workspace) is
+//! dropped and the request is checked again against the database before it
+//! is refused. A route removed from the database keeps being honoured for
+//! at most the TTL.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use frontdesk_store::{routes::Route, vault::Secret};
+
+/// Entries beyond this are not cached (the map is cleared when full), so a
+/// flood of distinct numbers cannot grow memory.
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug)]
+pub struct SigningKeys {
+    ttl: Duration,
+    entries: Mutex<HashMap<Vec<String>, (Instant, Route, Secret)>>,
+}
+
+impl Default for SigningKeys {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30))
+    }
+}
+
+impl SigningKeys {
+    /// `ttl` zero disables the cache.
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::new(HashMap::new()) }
+    }
+
+    pub(crate) fn get(&self, keys: &[String]) -> Option<(Route, Secret)> {
+        let entries = self.entries.lock().expect("signing key cache poisoned");
+        let (at, route, token) = entries.get(keys)?;
+        (at.elapsed() < self.ttl).then(|| (route.clone(), token.clone()))
+    }
+
+    pub(crate) fn put(&self, keys: Vec<String>, route: Route, token: Secret) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().expect("signing key cache poisoned");
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(keys, (Instant::now(), route, token));
+    }
+
+    pub(crate) fn forget(&self, keys: &[String]) {
+        self.entries.lock().expect("signing key cache poisoned").remove(keys);
+    }
+}
