@@ -367,20 +367,7 @@ async fn email_goes_through_the_workspace_smtp_server_with_message_id_and_unsubs
     let app = TestApp::spawn(&owner).await;
     let smtp = SmtpServer::start().await;
     let ws = app.workspace("Iron Temple").await;
-    app.integration(
-        ws,
-        NewIntegration {
-            provider: Provider::Smtp,
-            sandbox: false,
-            external_id: None,
-            settings: serde_json::json!({
-                "host": "127.0.0.1", "port": smtp.port, "security": "none",
-                "from": "Iron Temple <hello@irontemple.example>"
-            }),
-            secret: None,
-        },
-    )
-    .await;
+    smtp_integration(&app, ws, &smtp).await;
     let l = lead(&app, ws, "Ana Ruiz", "+15557770001", Some("ana@example.com")).await;
     let f = due(&app, ws, l, "sequence", "email", "Hi {first_name}, come train with us.").await;
     running(&app, None, None).await;
@@ -400,6 +387,67 @@ async fn email_goes_through_the_workspace_smtp_server_with_message_id_and_unsubs
     ] {
         assert!(data.contains(&expected), "missing {expected:?} in:\n{data}");
     }
+}
+
+async fn smtp_integration(app: &TestApp, ws: WorkspaceId, smtp: &SmtpServer) {
+    app.integration(
+        ws,
+        NewIntegration {
+            provider: Provider::Smtp,
+            sandbox: false,
+            external_id: None,
+            settings: serde_json::json!({
+                "host": "127.0.0.1", "port": smtp.port, "security": "none",
+                "from": "Iron Temple <hello@irontemple.example>"
+            }),
+            secret: None,
+        },
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_email_follow_up_threads_under_the_leads_email_and_unsubscribe_opts_out(owner: PgPool) {
+    use frontdesk_store::routes::RouteProvider;
+    let app = TestApp::spawn(&owner).await;
+    let smtp = SmtpServer::start().await;
+    let ws = app.workspace("Iron Temple").await;
+    app.route(ws, RouteProvider::Email, "hello@irontemple.example", None, None).await;
+    smtp_integration(&app, ws, &smtp).await;
+    let inbound = [
+        ("recipient", "hello@irontemple.example"),
+        ("sender", "ana@example.com"),
+        ("from", "Ana Ruiz <ana@example.com>"),
+        ("subject", "Membership prices"),
+        ("Message-Id", "<CAx-original-1@mail.example>"),
+        ("stripped-text", "How much is a monthly membership?"),
+    ];
+    assert_eq!(app.post_email(&inbound, "token-1").await.status(), 200);
+    let l: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM leads WHERE email = 'ana@example.com'").fetch_one(&owner).await.unwrap();
+    let f = due(&app, ws, LeadId::from_uuid(l), "cron", "email", "Hi {first_name}, here are our prices.").await;
+    running(&app, None, None).await;
+    assert_eq!(settled(&app, f, &["sent", "failed"]).await.0, "sent");
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    for expected in [
+        "In-Reply-To: <CAx-original-1@mail.example>",
+        "References: <CAx-original-1@mail.example>",
+        "Subject: Re: Membership prices",
+    ] {
+        assert!(received[0].data.contains(expected), "missing {expected:?} in:\n{}", received[0].data);
+    }
+    // The List-Unsubscribe mailto comes back to the studio's routed inbox.
+    let unsubscribe = [
+        ("recipient", "hello@irontemple.example"),
+        ("sender", "ana@example.com"),
+        ("subject", "unsubscribe"),
+        ("stripped-text", ""),
+    ];
+    assert_eq!(app.post_email(&unsubscribe, "token-2").await.status(), 200);
+    let opted_out: bool =
+        sqlx::query_scalar("SELECT opted_out_email FROM leads WHERE id = $1").bind(l).fetch_one(&owner).await.unwrap();
+    assert!(opted_out);
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
