@@ -106,6 +106,23 @@ async fn workspace_a_twilio_token_cannot_sign_a_request_routed_to_workspace_b(ow
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
+async fn a_mailgun_delivery_replayed_to_another_studios_address_is_refused(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let (a, b) = (app.workspace("A").await, app.workspace("B").await);
+    app.route(a, RouteProvider::Email, "hello@a.example", None, None).await;
+    app.route(b, RouteProvider::Email, "hello@b.example", None, None).await;
+    let to = |recipient: &'static str| {
+        [("recipient", recipient), ("sender", "ana@example.com"), ("subject", "Hi"), ("stripped-text", "hello")]
+    };
+    assert_eq!(app.post_email(&to("hello@a.example"), "token-once").await.status(), 200);
+    assert_eq!(app.post_email(&to("hello@a.example"), "token-once").await.status(), 200, "a retry to A is fine");
+    let before = app.row_counts().await;
+    assert_eq!(app.post_email(&to("hello@b.example"), "token-once").await.status(), 403, "a replay to B is not");
+    assert_eq!(app.row_counts().await, before);
+    assert_eq!(scalar(&app, "SELECT count(*) FROM messages WHERE workspace_id = $1", a).await, 1);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
 async fn a_rotated_twilio_token_takes_effect_at_once_despite_the_signing_key_cache(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;
     let ws = app.workspace("Iron Temple").await;

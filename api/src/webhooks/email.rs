@@ -12,6 +12,7 @@ use frontdesk_store::{
     inbound::{self, InboundMessage, Sender},
     messages::Channel,
     routes::{self, RouteProvider},
+    webhook_events,
 };
 use hmac::{KeyInit, Mac};
 
@@ -23,6 +24,9 @@ use crate::{ApiError, AppState};
 
 /// Older (or further in the future) than this, a signed request is a replay.
 pub const MAX_AGE_SECS: i64 = 300;
+/// How long a claimed token is remembered: far past the freshness window,
+/// after which the signature itself no longer verifies.
+const NONCE_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let key = state.secrets.mailgun_signing_key.as_ref().ok_or(ApiError::NotConfigured("email"))?;
@@ -71,6 +75,13 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         payload,
     };
     let mut tx = begin(&state, route.workspace_id).await?;
+    // The signature does not cover the recipient: a token first delivered
+    // to another studio is a replay, refused in this same transaction.
+    if !webhook_events::claim_nonce(&mut tx, "mailgun", message.event_id, NONCE_MEMORY).await? {
+        state.metrics.bad_signature();
+        tracing::warn!(security = true, workspace_id = %route.workspace_id, "mailgun token replayed to another recipient");
+        return Err(ApiError::Forbidden);
+    }
     let outcome = inbound::message(&mut tx, &message).await?;
     commit(&state, tx, outcome).await?;
     Ok(StatusCode::OK.into_response())
