@@ -4,7 +4,7 @@
 //! relay; the provider still gets its 2xx because the data is durable.
 
 use frontdesk_jobs::WorkspaceId;
-use frontdesk_store::{TenantTx, inbound::Outcome, outbox};
+use frontdesk_store::{TenantTx, inbound::Outcome, outbox, routes};
 use tracing::Span;
 
 use crate::{ApiError, AppState};
@@ -36,4 +36,14 @@ pub async fn commit(state: &AppState, tx: TenantTx, outcome: Outcome) -> Result<
             Ok(Delivered::Accepted)
         }
     }
+}
+
+/// A request no workspace claims: counted, and kept for ops as a row (no
+/// body) unless this process already kept its per-minute share; the
+/// request is unauthenticated, so it must not buy unbounded writes.
+pub async fn unroutable(state: &AppState, provider: &str, reason: &str, key: Option<&str>) -> Result<(), ApiError> {
+    if state.metrics.unroutable() {
+        routes::record_unroutable(&state.db, provider, reason, key).await?;
+    }
+    Ok(())
 }

@@ -17,7 +17,7 @@ use frontdesk_store::{
 use hmac::{KeyInit, Mac};
 
 use super::{
-    delivery::{begin, commit},
+    delivery::{begin, commit, unroutable},
     form::{Form, no_nul, provider_id},
 };
 use crate::{ApiError, AppState};
@@ -49,8 +49,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     let recipient = address("recipient", form.require("recipient")?)?;
     let sender = address("sender", form.require("sender")?)?;
     let Some(route) = routes::resolve(&state.db, RouteProvider::Email, std::slice::from_ref(&recipient)).await? else {
-        state.metrics.unroutable();
-        routes::record_unroutable(&state.db, "email", "no workspace for recipient", Some(&recipient)).await?;
+        unroutable(&state, "email", "no workspace for recipient", Some(&recipient)).await?;
         // 406 is Mailgun's "refused, do not retry".
         return Err(ApiError::Refused(StatusCode::NOT_ACCEPTABLE, "no workspace for this recipient".into()));
     };

@@ -13,7 +13,7 @@ use frontdesk_store::{
 use subtle::ConstantTimeEq;
 
 use super::{
-    delivery::{begin, commit},
+    delivery::{begin, commit, unroutable},
     form::provider_id,
 };
 use crate::{ApiError, AppState};
@@ -24,8 +24,7 @@ pub async fn push(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     provider_id("X-Goog-Channel-ID", channel_id)?;
     let token = header("x-goog-channel-token").unwrap_or("");
     let Some(route) = routes::resolve(&state.db, RouteProvider::GoogleCalendar, &[channel_id.to_owned()]).await? else {
-        state.metrics.unroutable();
-        routes::record_unroutable(&state.db, "google_calendar", "unknown channel", Some(channel_id)).await?;
+        unroutable(&state, "google_calendar", "unknown channel", Some(channel_id)).await?;
         return Err(ApiError::NotFound);
     };
     let expected = route.channel_token.as_deref().unwrap_or("");

@@ -16,7 +16,7 @@ use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 
 use super::{
-    delivery::{begin, commit},
+    delivery::{begin, commit, unroutable},
     form::{json_without_nul, provider_id},
     require_content_type,
 };
@@ -59,8 +59,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         .ok_or_else(|| ApiError::BadRequest("event object has no customer".into()))?;
     provider_id("customer", customer)?;
     let Some(route) = routes::resolve(&state.db, RouteProvider::Stripe, &[customer.to_owned()]).await? else {
-        state.metrics.unroutable();
-        routes::record_unroutable(&state.db, "stripe", "no workspace for customer", Some(customer)).await?;
+        unroutable(&state, "stripe", "no workspace for customer", Some(customer)).await?;
         return Err(ApiError::NotFound);
     };
     // Stripe did not exist before 2010; Postgres timestamps end long before chrono's do.

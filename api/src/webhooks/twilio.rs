@@ -20,7 +20,7 @@ use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
 use super::{
-    delivery::{begin, commit},
+    delivery::{begin, commit, unroutable},
     form::{Form, e164, provider_id},
     require_content_type,
 };
@@ -186,14 +186,7 @@ async fn verified(
         state.signing_keys.forget(&keys);
     }
     let Some(route) = routes::resolve(&state.db, RouteProvider::Twilio, &keys).await? else {
-        state.metrics.unroutable();
-        routes::record_unroutable(
-            &state.db,
-            "twilio",
-            "no workspace for account and number",
-            keys.last().map(String::as_str),
-        )
-        .await?;
+        unroutable(state, "twilio", "no workspace for account and number", keys.last().map(String::as_str)).await?;
         return Err(ApiError::NotFound);
     };
     let token = auth_token(state, &route).await?;

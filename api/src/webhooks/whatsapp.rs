@@ -21,7 +21,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{
-    delivery::{begin, commit},
+    delivery::{begin, commit, unroutable},
     form::{e164, json_without_nul, provider_id},
     require_content_type,
 };
@@ -81,19 +81,17 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         }
     }
     let mut by_workspace: BTreeMap<WorkspaceId, Vec<Item>> = BTreeMap::new();
-    let mut unroutable = Vec::new();
+    let mut unrouted = Vec::new();
     for (phone_number_id, items) in changes {
         match routes::resolve(&state.db, RouteProvider::Whatsapp, std::slice::from_ref(&phone_number_id)).await? {
             Some(route) => by_workspace.entry(route.workspace_id).or_default().extend(items),
-            None => unroutable.push(phone_number_id),
+            None => unrouted.push(phone_number_id),
         }
     }
-    for phone_number_id in &unroutable {
-        state.metrics.unroutable();
-        routes::record_unroutable(&state.db, "whatsapp", "no workspace for phone_number_id", Some(phone_number_id))
-            .await?;
+    for phone_number_id in &unrouted {
+        unroutable(&state, "whatsapp", "no workspace for phone_number_id", Some(phone_number_id)).await?;
     }
-    if by_workspace.is_empty() && !unroutable.is_empty() {
+    if by_workspace.is_empty() && !unrouted.is_empty() {
         return Err(ApiError::NotFound);
     }
     for (workspace_id, items) in by_workspace {
