@@ -760,6 +760,51 @@ async fn twilio_429_is_retried_after_its_retry_after_and_sends_once(owner: PgPoo
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
+async fn sends_through_one_twilio_number_respect_its_rate_limit(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let twilio = MockServer::start().await;
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (log, n) = (arrivals.clone(), Arc::new(AtomicUsize::new(0)));
+    Mock::given(method("POST"))
+        .respond_with(move |_: &Request| {
+            log.lock().unwrap().push(std::time::Instant::now());
+            let sid = format!("SM{:032x}", n.fetch_add(1, Ordering::SeqCst));
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({ "sid": sid }))
+        })
+        .mount(&twilio)
+        .await;
+    let ws = app.workspace("Iron Temple").await;
+    app.integration(
+        ws,
+        NewIntegration {
+            provider: Provider::Twilio,
+            sandbox: false,
+            external_id: Some(AC_A.into()),
+            settings: serde_json::json!({ "from": NUM_A, "max_per_second": 2 }),
+            secret: Some(Secret::new("token-a")),
+        },
+    )
+    .await;
+    let mut all = Vec::new();
+    for n in 0..6 {
+        let l = lead(&app, ws, "Lead", &format!("+1555300{n:04}"), None).await;
+        all.push(due(&app, ws, l, "cron", "sms", "Hi").await);
+    }
+    running(&app, Some(&twilio), None).await;
+    for f in all {
+        assert_eq!(settled(&app, f, &["sent", "failed"]).await.0, "sent");
+    }
+    let mut at = arrivals.lock().unwrap().clone();
+    at.sort();
+    assert_eq!(at.len(), 6);
+    // At most 2 starts in any one-second window: the third after a pair is a second later.
+    for w in at.windows(3) {
+        let span = w[2] - w[0];
+        assert!(span >= Duration::from_millis(950), "3 sends within {span:?}");
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
 async fn a_missed_caller_inside_the_whatsapp_window_is_answered_on_whatsapp(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;
     let (twilio, whatsapp) = (fake_twilio().await, fake_whatsapp().await);
