@@ -13,7 +13,9 @@ pub struct QueueConfig {
     pub lease: Duration,
     /// How often a worker renews the leases it holds. Keep well under `lease`.
     pub heartbeat: Duration,
-    /// Jobs leased per fetch round trip.
+    /// Jobs leased per fetch round trip. A worker whose slots drain its
+    /// buffer faster than a round trip (fast handlers, a backlog) fetches up
+    /// to four times as many, and comes back down when it stops draining.
     pub batch_size: usize,
     /// Jobs a workspace may take per turn of the ring (deficit round robin
     /// quantum). Small keeps turns fair; above 1 it saves Redis work per job.

@@ -92,13 +92,19 @@ pub struct FairBackend<Args> {
     keeper: Option<(JoinHandle<()>, Option<oneshot::Sender<()>>)>,
     /// A fetch in flight, with the signal generation seen before it started.
     /// It may run while buffered jobs are still being handed out (prefetch).
-    fetching: Option<(FetchFuture, u64)>,
+    fetching: Option<(FetchFuture, u64, usize)>,
     /// Parked: nothing ready, or backing off after an error.
     waiting: Option<BoxFuture<'static, ()>>,
     /// A rate-limit check for the job about to be handed out.
     admitting: Option<(AdmitFuture, Delivery)>,
     buffer: VecDeque<Delivery>,
     error_backoff: Duration,
+    /// Jobs asked for per fetch: `batch_size`, grown while the buffer keeps
+    /// running dry under a backlog (see [`FairBackend::size_fetches`]).
+    fetch_size: usize,
+    /// A slot asked for a job while the buffer was empty and a fetch was in
+    /// flight, since that fetch started.
+    starved: bool,
     _args: PhantomData<fn() -> Args>,
 }
 
@@ -133,6 +139,8 @@ impl RedisQueue {
             admitting: None,
             buffer: VecDeque::new(),
             error_backoff: Duration::ZERO,
+            fetch_size: self.config().batch_size,
+            starved: false,
             _args: PhantomData,
         }
     }
@@ -200,10 +208,29 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
 
     fn start_fetch(&mut self) {
         let seen = self.signal.generation();
-        self.fetching = Some((self.fetch(), seen));
+        self.starved = false;
+        self.fetching = Some((self.fetch(self.fetch_size), seen, self.fetch_size));
     }
 
-    fn take_reply(&mut self, reply: Result<FetchReply, QueueError>, seen: u64) {
+    /// Adapts the fetch size to how fast this worker drains its buffer. A
+    /// full reply that finds the buffer already empty, with slots asking for
+    /// work meanwhile, means the slots outrun one fetch round trip: the next
+    /// fetch asks for twice as many (at most `4 × batch_size`, and 1000). When
+    /// a whole `batch_size` was still waiting as a reply came in, it halves
+    /// again (never below `batch_size`). Slow handlers never drain the buffer,
+    /// so they keep `batch_size`, and a worker holds about one round trip's
+    /// worth of work beyond its slots.
+    fn size_fetches(&mut self, asked: usize, got: usize) {
+        let base = self.queue.config().batch_size;
+        let max = (base * 4).min(1000).max(base);
+        if got >= asked && self.buffer.is_empty() && self.starved {
+            self.fetch_size = (self.fetch_size * 2).min(max);
+        } else if self.buffer.len() >= base {
+            self.fetch_size = (self.fetch_size / 2).max(base);
+        }
+    }
+
+    fn take_reply(&mut self, reply: Result<FetchReply, QueueError>, seen: u64, asked: usize) {
         let reply = match reply {
             Ok(reply) => reply,
             Err(e) => {
@@ -214,6 +241,7 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
             }
         };
         self.error_backoff = Duration::ZERO;
+        self.size_fetches(asked, reply.jobs.len());
         let got = !reply.jobs.is_empty();
         for d in reply.jobs {
             let running = {
@@ -241,12 +269,12 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
         }
     }
 
-    fn fetch(&self) -> BoxFuture<'static, Result<FetchReply, QueueError>> {
+    fn fetch(&self, size: usize) -> BoxFuture<'static, Result<FetchReply, QueueError>> {
         let config = self.queue.config();
         let mut inv = scripts::FETCH.prepare_invoke();
         inv.key(self.keys.ring())
             .arg(self.keys.base())
-            .arg(config.batch_size)
+            .arg(size)
             .arg(config.workspace_concurrency)
             .arg(ms(config.lease))
             .arg(config.promote_limit)
@@ -263,41 +291,68 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
 }
 
 fn parse_fetch(reply: Vec<Value>) -> Result<FetchReply, QueueError> {
-    fn int(v: &Value) -> Result<i64, QueueError> {
-        redis::from_redis_value_ref(v).map_err(|e| QueueError::Protocol(e.to_string()))
+    fn bad(what: &str) -> QueueError {
+        QueueError::Protocol(format!("fetch reply: {what}"))
     }
-    fn text(v: &Value) -> Result<String, QueueError> {
-        redis::from_redis_value_ref(v).map_err(|e| QueueError::Protocol(e.to_string()))
+    fn int(v: Option<Value>) -> Result<i64, QueueError> {
+        match v {
+            Some(Value::Int(i)) => Ok(i),
+            Some(v) => redis::from_redis_value(v).map_err(|e| QueueError::Protocol(e.to_string())),
+            None => Err(bad("too short")),
+        }
     }
-    if reply.len() < 3 {
-        return Err(QueueError::Protocol("short fetch reply".into()));
+    /// Takes the string's bytes over instead of copying them.
+    fn text(v: Option<Value>) -> Result<String, QueueError> {
+        match v {
+            Some(Value::BulkString(bytes)) => String::from_utf8(bytes).map_err(|_| bad("not UTF-8")),
+            Some(v) => redis::from_redis_value(v).map_err(|e| QueueError::Protocol(e.to_string())),
+            None => Err(bad("too short")),
+        }
     }
-    let next = int(&reply[0])?;
+    let mut it = reply.into_iter();
+    let next = int(it.next())?;
+    let more = int(it.next())? == 1;
+    let n = usize::try_from(int(it.next())?).map_err(|_| bad("negative count"))?;
     let mut out = FetchReply {
-        jobs: Vec::new(),
+        jobs: Vec::with_capacity(n),
         next_wake: (next >= 0).then(|| Duration::from_millis(next as u64)),
-        more: int(&reply[1])? == 1,
+        more,
     };
-    let n = int(&reply[2])? as usize;
-    let fields = &reply[3..];
-    if fields.len() != n * 9 {
-        return Err(QueueError::Protocol("fetch reply field count".into()));
+    // One group per workspace visit: ws, k, then k jobs of id, fence,
+    // attempts, max, payload, rl_key (and rl_max, rl_win if rl_key is set).
+    while out.jobs.len() < n {
+        let workspace = text(it.next())?;
+        let k = usize::try_from(int(it.next())?).map_err(|_| bad("negative group size"))?;
+        if k == 0 || out.jobs.len() + k > n {
+            return Err(bad("group size"));
+        }
+        for _ in 0..k {
+            let id = text(it.next())?;
+            let fence = int(it.next())? as u64;
+            let attempts = int(it.next())? as u32;
+            let max_attempts = text(it.next())?.parse().unwrap_or(1);
+            let payload = text(it.next())?;
+            let rl_key = text(it.next())?;
+            let rate_limit = if rl_key.is_empty() {
+                None
+            } else {
+                let max = text(it.next())?.parse().unwrap_or(1);
+                let per = Duration::from_millis(text(it.next())?.parse().unwrap_or(1000));
+                Some(RateLimit { key: rl_key, max, per })
+            };
+            out.jobs.push(Delivery {
+                id,
+                fence,
+                attempts,
+                max_attempts,
+                workspace: workspace.clone(),
+                payload,
+                rate_limit,
+            });
+        }
     }
-    for f in fields.chunks(9) {
-        let rl_key = text(&f[6])?;
-        out.jobs.push(Delivery {
-            id: text(&f[0])?,
-            fence: int(&f[1])? as u64,
-            attempts: int(&f[2])? as u32,
-            max_attempts: text(&f[3])?.parse().unwrap_or(1),
-            workspace: text(&f[4])?,
-            payload: text(&f[5])?,
-            rate_limit: (!rl_key.is_empty()).then(|| RateLimit {
-                key: rl_key,
-                max: text(&f[7]).ok().and_then(|s| s.parse().ok()).unwrap_or(1),
-                per: Duration::from_millis(text(&f[8]).ok().and_then(|s| s.parse().ok()).unwrap_or(1000)),
-            }),
-        });
+    if it.next().is_some() {
+        return Err(bad("trailing values"));
     }
     Ok(out)
 }
@@ -317,12 +372,12 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
         _worker: &WorkerContext,
     ) -> Poll<Option<Result<Task<Args>, QueueError>>> {
         loop {
-            if let Some((fut, seen)) = &mut self.fetching
+            if let Some((fut, seen, asked)) = &mut self.fetching
                 && let Poll::Ready(reply) = fut.poll_unpin(cx)
             {
-                let seen = *seen;
+                let (seen, asked) = (*seen, *asked);
                 self.fetching = None;
-                self.take_reply(reply, seen);
+                self.take_reply(reply, seen, asked);
                 continue;
             }
             if let Some(wait) = &mut self.waiting {
@@ -357,7 +412,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
             }
             if let Some(d) = self.buffer.pop_front() {
                 // Refill before running dry, so slots never wait on a round trip.
-                if self.buffer.len() < self.queue.config().batch_size && self.fetching.is_none() {
+                if self.buffer.len() < self.fetch_size && self.fetching.is_none() {
                     self.start_fetch();
                 }
                 if let Some(limit) = d.rate_limit.clone() {
@@ -379,6 +434,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                 continue;
             }
             // The in-flight fetch was polled above and registered the waker.
+            self.starved = true;
             return Poll::Pending;
         }
     }
@@ -386,7 +442,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
     fn poll_close(&mut self, cx: &mut Context<'_>, _w: &WorkerContext) -> Poll<Result<(), QueueError>> {
         // A prefetch in flight has leased jobs: wait for it, so they are
         // released below instead of expiring (which would cost an attempt).
-        if let Some((fut, _)) = &mut self.fetching {
+        if let Some((fut, _, _)) = &mut self.fetching {
             let Poll::Ready(reply) = fut.poll_unpin(cx) else {
                 return Poll::Pending;
             };
@@ -445,5 +501,69 @@ impl<Args> Drop for FairBackend<Args> {
             let _ = stop.send(());
             drop(handle);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn fetch_reply_groups_jobs_by_workspace_visit_and_carries_rate_limits() {
+        let reply = vec![
+            Value::Int(250),
+            Value::Int(1),
+            Value::Int(3),
+            // Visit 1: workspace a, two jobs, the second rate limited.
+            bulk("a"),
+            Value::Int(2),
+            bulk("j1"),
+            bulk("41"),
+            Value::Int(1),
+            bulk("3"),
+            bulk("{\"n\":1}"),
+            bulk(""),
+            bulk("j2"),
+            bulk("42"),
+            Value::Int(2),
+            bulk("5"),
+            bulk("{\"n\":2}"),
+            bulk("twilio:+1555"),
+            bulk("2"),
+            bulk("1000"),
+            // Visit 2: workspace b, one job.
+            bulk("b"),
+            Value::Int(1),
+            bulk("j3"),
+            bulk("43"),
+            Value::Int(1),
+            bulk("3"),
+            bulk("{\"n\":3}"),
+            bulk(""),
+        ];
+        let out = parse_fetch(reply).unwrap();
+        assert_eq!(out.next_wake, Some(Duration::from_millis(250)));
+        assert!(out.more);
+        let got: Vec<_> = out.jobs.iter().map(|d| (d.id.as_str(), d.fence, d.attempts, d.workspace.as_str())).collect();
+        assert_eq!(got, vec![("j1", 41, 1, "a"), ("j2", 42, 2, "a"), ("j3", 43, 1, "b")]);
+        assert_eq!(out.jobs[1].max_attempts, 5);
+        assert_eq!(out.jobs[1].payload, "{\"n\":2}");
+        let rl = out.jobs[1].rate_limit.as_ref().unwrap();
+        assert_eq!((rl.key.as_str(), rl.max, rl.per), ("twilio:+1555", 2, Duration::from_millis(1000)));
+        assert!(out.jobs[0].rate_limit.is_none() && out.jobs[2].rate_limit.is_none());
+    }
+
+    #[test]
+    fn malformed_fetch_replies_are_protocol_errors() {
+        let short = vec![Value::Int(-1), Value::Int(0), Value::Int(1), bulk("a"), Value::Int(1), bulk("j1")];
+        assert!(matches!(parse_fetch(short), Err(QueueError::Protocol(_))));
+        let trailing = vec![Value::Int(-1), Value::Int(0), Value::Int(0), bulk("x")];
+        assert!(matches!(parse_fetch(trailing), Err(QueueError::Protocol(_))));
+        let empty = parse_fetch(vec![Value::Int(-1), Value::Int(0), Value::Int(0)]).unwrap();
+        assert!(empty.jobs.is_empty() && empty.next_wake.is_none() && !empty.more);
     }
 }

@@ -6,6 +6,8 @@
 local default_cap = tonumber(ARGV[2])
 local dedupe_ttl = tonumber(ARGV[3])
 local now = now_ms()
+-- Written per job: formatted once (Lua formats numbers with sprintf).
+local now_s = istr(now)
 local out = {}
 local c = counters()
 local touched = {}
@@ -27,12 +29,12 @@ for i = 4, #ARGV, 10 do
     if due then state = 'waiting' end
     if ARGV[i + 6] ~= '' then
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-        'ready_at', now, 'state', state,
+        'ready_at', now_s, 'state', state,
         'rl_key', ARGV[i + 6], 'rl_max', ARGV[i + 7], 'rl_win', ARGV[i + 8])
     else
       -- `att` (failed attempts) starts absent (0): fewer fields, less memory.
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-        'ready_at', now, 'state', state)
+        'ready_at', now_s, 'state', state)
     end
     if due then
       -- Appended per workspace after the loop: one RPUSH per workspace.

@@ -5,7 +5,11 @@
 -- few visits when few do.
 -- ARGV: base, batch, default_cap, lease_ms, promote_limit, reap_limit, dead_ttl_ms, quantum
 -- Returns {ms until the next scheduled job or lease expiry (or -1), more (0/1),
---   n, then n groups of id, fence, attempts, max, ws, payload, rl_key, rl_max, rl_win}
+--   n, then one group per workspace visit that leased jobs: ws, k, and k jobs,
+--   each id, fence, attempts, max, payload, rl_key, and rl_max, rl_win only
+--   when rl_key is not ''}
+-- Numbers passed to redis.call or concatenated are formatted with sprintf by
+-- Lua; per-job values are kept as strings where they can be.
 local batch = tonumber(ARGV[2])
 local default_cap = tonumber(ARGV[3])
 local lease_ms = tonumber(ARGV[4])
@@ -91,11 +95,14 @@ c = counters()
 for ws, _ in pairs(offer) do ring_offer(ws, default_cap) end
 
 local out = {0, 0, 0}
+local o = 3
 local leases = {}
+local nl = 0
 local n = 0
 local steps = 0
 local max_steps = batch * 2 + 16
 local deadline = now + lease_ms
+local deadline_s = istr(deadline)
 local ring_len = redis.call('LLEN', K_RING)
 -- Reserve fences for the whole batch up front; unused ones are skipped.
 local fence = 0
@@ -113,34 +120,54 @@ while n < batch and steps < max_steps and ring_len > 0 do
   if take > batch - n then take = batch - n end
   local drop = take <= 0
   if not drop then
-    local ids = redis.call('LPOP', k_ready(ws), take)
+    local ids = redis.call('LPOP', k_ready(ws), istr(take))
     local got = 0
     if ids then
+      -- The visit's group header; its count is filled in below.
+      out[o + 1] = ws
+      out[o + 2] = 0
+      local head = o + 2
+      o = head
       for _, id in ipairs(ids) do
         local jk = k_job(id)
-        local f = redis.call('HMGET', jk, 'payload', 'max', 'rl_key', 'rl_max', 'rl_win', 'att')
+        local f = redis.call('HMGET', jk, 'payload', 'max', 'att', 'rl_key')
         if f[1] then
           -- Fences come from one counter per queue: strictly increasing for
           -- every job, and no write to the job hash on delivery.
           fence = fence + 1
-          local attempts = tonumber(f[6] or '0') + 1
-          leases[#leases + 1] = deadline
+          local fence_s = istr(fence)
           -- The fence in the member makes a stale holder's lease a
           -- different member: settling or renewing it finds nothing.
-          leases[#leases + 1] = fence .. '|' .. id
-          out[#out + 1] = id
-          out[#out + 1] = fence
-          out[#out + 1] = attempts
-          out[#out + 1] = f[2]
-          out[#out + 1] = ws
-          out[#out + 1] = f[1]
-          out[#out + 1] = f[3] or ''
-          out[#out + 1] = f[4] or '0'
-          out[#out + 1] = f[5] or '0'
+          leases[nl + 1] = deadline_s
+          leases[nl + 2] = fence_s .. '|' .. id
+          nl = nl + 2
+          out[o + 1] = id
+          out[o + 2] = fence_s
+          out[o + 3] = tonumber(f[3] or '0') + 1
+          out[o + 4] = f[2]
+          out[o + 5] = f[1]
+          if f[4] and f[4] ~= '' then
+            local rl = redis.call('HMGET', jk, 'rl_max', 'rl_win')
+            out[o + 6] = f[4]
+            out[o + 7] = rl[1] or '0'
+            out[o + 8] = rl[2] or '0'
+            o = o + 8
+          else
+            out[o + 6] = ''
+            o = o + 6
+          end
           got = got + 1
         end
       end
-      if got > 0 then redis.call('HINCRBY', wk, 'inflight', got) end
+      if got > 0 then
+        out[head] = got
+        redis.call('HINCRBY', wk, 'inflight', istr(got))
+      else
+        -- Nothing leased on this visit: drop the header.
+        out[head] = nil
+        out[head - 1] = nil
+        o = head - 2
+      end
       c.add(K_STATS, 'waiting', -#ids)
       n = n + got
     end
@@ -162,7 +189,7 @@ while n < batch and steps < max_steps and ring_len > 0 do
 end
 c.flush()
 -- One ZADD for the whole batch; bounded by the batch size, so the unpack is small.
-if #leases > 0 then redis.call('ZADD', K_LEASES, unpack(leases)) end
+if nl > 0 then redis.call('ZADD', K_LEASES, unpack(leases)) end
 
 local next_wake = -1
 if promoted then s_head = redis.call('ZRANGE', K_SCHED, 0, 0, 'WITHSCORES') end
