@@ -1,11 +1,11 @@
 //! Leases, heartbeats and fencing.
 //!
-//! Every delivery of a job increments the job's fencing token (`HINCRBY
-//! fence`), so tokens are strictly increasing per job. A worker keeps the
+//! Every delivery of a job takes a token from the queue's fence counter
+//! (`INCR B:fence`), so tokens strictly increase per job. A worker keeps the
 //! leases it holds alive from a background task; a lease that is not renewed
 //! within `lease` is recovered by the next fetch of any worker and the job is
-//! re-delivered with a higher token. Outcomes carry the token they answer, and
-//! Redis rejects an outcome whose token is not the job's current one, so a
+//! re-delivered with a higher token. Outcomes name the lease (`fence|id`) they
+//! answer, and Redis rejects one that matches no live lease, so a
 //! worker that was presumed dead can never ack, fail or retry a job that has
 //! since been handed to someone else.
 //!

@@ -1,8 +1,9 @@
 //! A tenant-fair, crash-safe Redis backend for apalis 1.0.
 //!
 //! - **Fair:** every queue has one ready list per workspace and a ring of the
-//!   workspaces with ready work; fetch takes one job per workspace per turn,
-//!   skipping workspaces that are paused or at their concurrency cap.
+//!   workspaces with ready work; fetch takes a quantum of jobs per workspace
+//!   per turn (deficit round robin), skipping workspaces that are paused or
+//!   at their concurrency cap.
 //! - **Crash-safe:** deliveries are leases renewed by heartbeat and carry a
 //!   fencing token; expired leases are re-delivered, stale outcomes rejected.
 //! - **Retries** with exponential backoff and jitter happen in Redis, so a job
