@@ -113,6 +113,23 @@ async fn due(app: &TestApp, ws: WorkspaceId, lead: LeadId, kind: &str, channel: 
     id
 }
 
+/// The usual studio: a Twilio number and one lead, Ana.
+async fn twilio_studio(app: &TestApp) -> (WorkspaceId, LeadId) {
+    let ws = app.workspace("Iron Temple").await;
+    app.twilio(ws, AC_A, NUM_A, "token-a").await;
+    (ws, lead(app, ws, "Ana Ruiz", "+15557770001", None).await)
+}
+
+/// Moves a follow-up's due time `interval` (SQL) into the future.
+async fn postpone(app: &TestApp, id: FollowupId, interval: &str) {
+    sqlx::query("UPDATE followups SET due_at = now() + $2::interval WHERE id = $1")
+        .bind(id.as_uuid())
+        .bind(interval)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+}
+
 async fn followup_state(app: &TestApp, id: FollowupId) -> (String, Option<String>) {
     sqlx::query_as("SELECT status, reason FROM followups WHERE id = $1")
         .bind(id.as_uuid())
@@ -339,9 +356,7 @@ async fn twilio_21610_opts_the_lead_out_and_no_later_follow_up_is_sent(owner: Pg
     let opted_out =
         serde_json::json!({ "code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400 });
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(400).set_body_json(opted_out)).mount(&twilio).await;
-    let ws = app.workspace("Iron Temple").await;
-    app.twilio(ws, AC_A, NUM_A, "token-a").await;
-    let l = lead(&app, ws, "Ana Ruiz", "+15557770001", None).await;
+    let (ws, l) = twilio_studio(&app).await;
     let first = due(&app, ws, l, "sequence", "sms", "Hi {first_name}!").await;
     running(&app, Some(&twilio), None).await;
     let (status, reason) = settled(&app, first, &["sent", "failed", "skipped"]).await;
@@ -479,9 +494,7 @@ async fn sandbox_mode_records_the_message_without_calling_the_provider(owner: Pg
 async fn a_missing_template_variable_fails_the_follow_up_instead_of_sending_a_blank(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;
     let twilio = fake_twilio().await;
-    let ws = app.workspace("Iron Temple").await;
-    app.twilio(ws, AC_A, NUM_A, "token-a").await;
-    let l = lead(&app, ws, "Ana Ruiz", "+15557770001", None).await;
+    let (ws, l) = twilio_studio(&app).await;
     // The studio has no booking link configured.
     let f = due(&app, ws, l, "sequence", "sms", "Book here: {booking_link}").await;
     running(&app, Some(&twilio), None).await;
@@ -557,16 +570,10 @@ async fn the_frequency_cap_defers_a_follow_up_by_a_day(owner: PgPool) {
 async fn a_reply_stops_the_sequence(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;
     let twilio = fake_twilio().await;
-    let ws = app.workspace("Iron Temple").await;
-    app.twilio(ws, AC_A, NUM_A, "token-a").await;
-    let l = lead(&app, ws, "Ana Ruiz", "+15557770001", None).await;
+    let (ws, l) = twilio_studio(&app).await;
     // Step 2 is due later; the lead replies before it.
     let later = due(&app, ws, l, "sequence", "sms", "Step two").await;
-    sqlx::query("UPDATE followups SET due_at = now() + interval '1 hour' WHERE id = $1")
-        .bind(later.as_uuid())
-        .execute(&owner)
-        .await
-        .unwrap();
+    postpone(&app, later, "1 hour").await;
     running(&app, Some(&twilio), None).await;
     let reply = [
         ("MessageSid", "SMreply1"),
@@ -746,9 +753,7 @@ async fn twilio_429_is_retried_after_its_retry_after_and_sends_once(owner: PgPoo
         .with_priority(1)
         .mount(&twilio)
         .await;
-    let ws = app.workspace("Iron Temple").await;
-    app.twilio(ws, AC_A, NUM_A, "token-a").await;
-    let l = lead(&app, ws, "Ana Ruiz", "+15557770001", None).await;
+    let (ws, l) = twilio_studio(&app).await;
     let f = due(&app, ws, l, "sequence", "sms", "Hi {first_name}!").await;
     running(&app, Some(&twilio), None).await;
     assert_eq!(settled(&app, f, &["sent", "failed"]).await.0, "sent");
@@ -878,16 +883,10 @@ fn worker_process(app: &TestApp, twilio: &MockServer) -> tokio::process::Child {
 async fn a_worker_killed_between_steps_sends_each_step_exactly_once(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;
     let twilio = fake_twilio().await;
-    let ws = app.workspace("Iron Temple").await;
-    app.twilio(ws, AC_A, NUM_A, "token-a").await;
-    let l = lead(&app, ws, "Ana Ruiz", "+15557770001", None).await;
+    let (ws, l) = twilio_studio(&app).await;
     let step1 = due(&app, ws, l, "sequence", "sms", "Step one").await;
     let step2 = due(&app, ws, l, "sequence", "sms", "Step two").await;
-    sqlx::query("UPDATE followups SET due_at = now() + interval '6 seconds' WHERE id = $1")
-        .bind(step2.as_uuid())
-        .execute(&owner)
-        .await
-        .unwrap();
+    postpone(&app, step2, "6 seconds").await;
     let mut worker = worker_process(&app, &twilio);
     assert_eq!(settled(&app, step1, &["sent", "failed"]).await.0, "sent");
     worker.kill().await.unwrap(); // SIGKILL: no drain, no goodbye
@@ -913,9 +912,7 @@ async fn a_worker_killed_while_the_provider_holds_the_request_never_sends_twice(
         )
         .mount(&twilio)
         .await;
-    let ws = app.workspace("Iron Temple").await;
-    app.twilio(ws, AC_A, NUM_A, "token-a").await;
-    let l = lead(&app, ws, "Ana Ruiz", "+15557770001", None).await;
+    let (ws, l) = twilio_studio(&app).await;
     let f = due(&app, ws, l, "sequence", "sms", "Only once").await;
     let mut worker = worker_process(&app, &twilio);
     let in_flight =

@@ -119,14 +119,7 @@ async fn a_provider_that_cannot_be_reached_is_transient() {
     // Nothing listens on the discard port: the request never left.
     let client = TwilioClient::new(http_client(), "http://127.0.0.1:9");
     assert!(matches!(client.send_sms(&account(), &sms()).await, Err(SendError::Transient { .. })));
-    let account = SmtpAccount {
-        host: "127.0.0.1".into(),
-        port: 9,
-        security: Security::None,
-        username: None,
-        password: None,
-        from: "Iron Temple <hello@irontemple.example>".into(),
-    };
+    let account = local_smtp(9);
     let email = Email {
         to: "ana@example.com",
         subject: "Hi",
@@ -136,6 +129,18 @@ async fn a_provider_that_cannot_be_reached_is_transient() {
         list_unsubscribe: "<mailto:hello@irontemple.example>",
     };
     assert!(matches!(smtp::send(&account, &email).await, Err(SendError::Transient { .. })));
+}
+
+/// The studio's SMTP account on a local port, plain SMTP.
+fn local_smtp(port: u16) -> SmtpAccount {
+    SmtpAccount {
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::None,
+        username: None,
+        password: None,
+        from: "Iron Temple <hello@irontemple.example>".into(),
+    }
 }
 
 fn sender() -> WhatsappSender {
@@ -187,15 +192,7 @@ async fn whatsapp_131047_is_outside_the_window() {
 #[tokio::test]
 async fn email_goes_through_the_workspace_smtp_server_with_threading_and_unsubscribe_headers() {
     let server = SmtpServer::start().await;
-    let port = server.port;
-    let account = SmtpAccount {
-        host: "127.0.0.1".into(),
-        port,
-        security: Security::None,
-        username: None,
-        password: None,
-        from: "Iron Temple <hello@irontemple.example>".into(),
-    };
+    let account = local_smtp(server.port);
     let email = Email {
         to: "ana@example.com",
         subject: "Re: Membership",
