@@ -38,6 +38,7 @@ impl RedisQueue {
         }
         let mut conn = self.conn();
         for (queue, indices) in by_queue {
+            self.register_queue(queue).await?;
             let keys = self.keys(queue);
             for chunk in indices.chunks(config.enqueue_chunk) {
                 let mut inv = scripts::ENQUEUE.prepare_invoke();

@@ -11,6 +11,9 @@ pub enum QueueError {
     Protocol(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A query the queue's design cannot answer cheaply (see `board.rs`).
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
 }
 
 impl From<QueueError> for EnqueueError {

@@ -82,8 +82,8 @@ type AdmitFuture = BoxFuture<'static, Result<Admission, QueueError>>;
 ///     .build(send_followup);
 /// ```
 pub struct FairBackend<Args> {
-    queue: RedisQueue,
-    name: String,
+    pub(crate) queue: RedisQueue,
+    pub(crate) name: String,
     keys: QueueKeys,
     signal: Arc<Signal>,
     held: Held,
@@ -147,7 +147,7 @@ impl RedisQueue {
 }
 
 impl<Args: DeserializeOwned> FairBackend<Args> {
-    fn start_keeper(&mut self) {
+    fn start_keeper(&mut self, worker: &WorkerContext) {
         if self.keeper.is_some() {
             return;
         }
@@ -161,6 +161,7 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
             held: self.held.clone(),
             outcomes,
             stop: stop_rx,
+            worker: crate::board::worker_member(worker),
         };
         self.keeper = Some((tokio::spawn(keeper.run()), Some(stop_tx)));
     }
@@ -361,8 +362,8 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
     type Task = Task<Args>;
     type Error = QueueError;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>, _w: &WorkerContext) -> Poll<Result<(), QueueError>> {
-        self.start_keeper();
+    fn poll_ready(&mut self, _cx: &mut Context<'_>, worker: &WorkerContext) -> Poll<Result<(), QueueError>> {
+        self.start_keeper(worker);
         Poll::Ready(Ok(()))
     }
 

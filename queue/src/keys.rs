@@ -13,6 +13,7 @@
 //! | `B:leases` | ZSET | `fence\|id` → lease expiry ms of every delivered, unfinished job |
 //! | `B:dead` | ZSET | `ws\|id` → died_at ms |
 //! | `B:heads` | ZSET | ws → ready_at of the workspace's oldest waiting job; lazily maintained, repaired by `stats.lua` |
+//! | `B:workers` | ZSET | worker (JSON: id, started_at, service) → last heartbeat ms; entries older than 3 leases are gone (trimmed by the heartbeat) |
 //! | `B:stats` | HASH | queue counters: `waiting`, `retrying`, `enqueued`, `completed`, `failed`, `dead_total`, `redelivered`, `rejected_acks`, `duplicates`, `rate_deferred` |
 //! | `B:paused` | SET | paused workspaces |
 //! | `B:dedupe:<key>` | STRING | job id, with the dedupe TTL |
@@ -22,16 +23,26 @@
 //! Rate limits are shared by every queue, so they live in their own slot per
 //! (workspace, provider key): `{<namespace>:rl:<ws>:<key>}:log` (ZSET of
 //! start times) and `…:cursor` (STRING, next deferral slot).
+//!
+//! The namespace's queue names (for apalis-board's `ListQueues` and the
+//! all-queue listings) live in `{<namespace>}:queues` (SET), its own slot;
+//! producers add a queue on their first push, workers when they start.
 
 /// The keys of one queue in one namespace.
 #[derive(Clone, Debug)]
 pub(crate) struct QueueKeys {
     base: String,
+    name: String,
 }
 
 impl QueueKeys {
     pub(crate) fn new(namespace: &str, queue: &str) -> Self {
-        Self { base: format!("{{{namespace}:{queue}}}") }
+        Self { base: format!("{{{namespace}:{queue}}}"), name: queue.to_owned() }
+    }
+
+    /// The queue's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// Passed as `ARGV[1]` to every script; the scripts derive the rest.
@@ -67,6 +78,28 @@ impl QueueKeys {
     pub(crate) fn heads(&self) -> String {
         format!("{}:heads", self.base)
     }
+
+    pub(crate) fn workers(&self) -> String {
+        format!("{}:workers", self.base)
+    }
+
+    pub(crate) fn sched(&self) -> String {
+        format!("{}:sched", self.base)
+    }
+
+    pub(crate) fn leases(&self) -> String {
+        format!("{}:leases", self.base)
+    }
+
+    pub(crate) fn stats(&self) -> String {
+        format!("{}:stats", self.base)
+    }
+}
+
+/// The SET of a namespace's queue names; its own slot, never touched by a
+/// queue script.
+pub(crate) fn queue_registry(namespace: &str) -> String {
+    format!("{{{namespace}}}:queues")
 }
 
 /// The two keys of one rate-limit bucket, sharing one hash tag.
@@ -82,7 +115,18 @@ mod tests {
     #[test]
     fn every_key_of_a_queue_carries_the_same_hash_tag() {
         let k = QueueKeys::new("fd", "send-followup");
-        for key in [k.ring(), k.job("x"), k.ready("w"), k.workspace("w"), k.dead(), k.heads()] {
+        for key in [
+            k.ring(),
+            k.job("x"),
+            k.ready("w"),
+            k.workspace("w"),
+            k.dead(),
+            k.heads(),
+            k.workers(),
+            k.sched(),
+            k.leases(),
+            k.stats(),
+        ] {
             assert!(key.starts_with("{fd:send-followup}:"), "{key}");
         }
     }

@@ -78,6 +78,8 @@ pub(crate) struct Keeper {
     pub(crate) held: Held,
     pub(crate) outcomes: mpsc::UnboundedReceiver<Outcome>,
     pub(crate) stop: oneshot::Receiver<()>,
+    /// This worker's member of `B:workers` (see [`crate::board`]).
+    pub(crate) worker: String,
 }
 
 const SETTLE_BATCH: usize = 512;
@@ -85,6 +87,19 @@ const SETTLE_LINGER: Duration = Duration::from_millis(2);
 
 impl Keeper {
     pub(crate) async fn run(mut self) {
+        if let Err(e) = self.queue.register_queue(self.keys.name()).await {
+            tracing::warn!(error = %e, "adding the queue to the namespace's registry failed");
+        }
+        self.work().await;
+        // Leave the worker set at once rather than after 3 leases.
+        let gone: Result<i64, _> =
+            redis::cmd("ZREM").arg(self.keys.workers()).arg(&self.worker).query_async(&mut self.queue.conn()).await;
+        if let Err(e) = gone {
+            tracing::debug!(error = %e, "removing the worker from the worker set failed");
+        }
+    }
+
+    async fn work(&mut self) {
         let config = self.queue.config().clone();
         let mut heartbeat = tokio::time::interval(config.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -153,9 +168,19 @@ impl Keeper {
             let held = self.held.lock().expect("held leases poisoned");
             held.iter().map(|(k, v)| (k.clone(), *v)).collect()
         };
-        for chunk in held.chunks(SETTLE_BATCH) {
+        let lease = self.queue.config().lease;
+        // The first call also records the worker's heartbeat, so an idle
+        // worker (no leases) makes one call per heartbeat.
+        let chunks = held.chunks(SETTLE_BATCH);
+        let first = std::iter::once(&[][..]).take(usize::from(held.is_empty()));
+        for (i, chunk) in first.chain(chunks).enumerate() {
             let mut inv = scripts::HEARTBEAT.prepare_invoke();
-            inv.key(self.keys.ring()).arg(self.keys.base()).arg(ms(self.queue.config().lease));
+            let worker = if i == 0 { self.worker.as_str() } else { "" };
+            inv.key(self.keys.ring())
+                .arg(self.keys.base())
+                .arg(ms(lease))
+                .arg(worker)
+                .arg(ms(lease * crate::board::WORKER_TTL_LEASES));
             for (id, fence) in chunk {
                 inv.arg(id).arg(fence);
             }

@@ -14,6 +14,7 @@
 //! key layout is documented in `keys.rs` and `README.md`.
 
 pub mod bench;
+mod board;
 mod client;
 mod config;
 mod dead;
@@ -29,6 +30,7 @@ mod retry;
 mod scripts;
 mod stats;
 
+pub use board::{JsonCodec, MAX_PAGE_SIZE, statistics};
 pub use client::RedisQueue;
 pub use config::QueueConfig;
 pub use dead::DeadJob;

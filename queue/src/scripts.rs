@@ -20,6 +20,8 @@ script!(HEARTBEAT, "scripts/heartbeat.lua");
 script!(DEAD, "scripts/dead.lua");
 script!(WORKSPACE, "scripts/workspace.lua");
 script!(STATS, "scripts/stats.lua");
+script!(LIST, "scripts/list.lua");
+script!(WORKERS, "scripts/workers.lua");
 
 /// Standalone: it lives in its own slot, not in a queue's.
 pub(crate) static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/rate_limit.lua")));

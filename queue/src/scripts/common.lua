@@ -14,6 +14,7 @@ local K_HEADS = B .. ':heads'     -- ZSET ws -> ready_at of its oldest waiting j
 local K_PAUSED = B .. ':paused'   -- SET paused workspaces
 local K_NOTIFY = B .. ':notify'   -- pub/sub channel waking idle workers
 local K_FENCE = B .. ':fence'     -- STRING counter: fencing tokens for every delivery
+local K_WORKERS = B .. ':workers' -- ZSET worker (JSON) -> last heartbeat ms
 
 -- Lua formats a number with sprintf("%.14g") when it is concatenated, and
 -- redis.call formats numeric arguments with "%.17g"; both cost about as much

@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 
+mod board;
 mod burst;
 mod crash;
 mod delivery;
