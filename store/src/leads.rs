@@ -273,3 +273,15 @@ pub async fn in_segment(
     .await?;
     Ok(ids)
 }
+
+/// The lead used the signed unsubscribe link in one of our emails: opted
+/// out of email, with an activity entry the first time.
+pub async fn opt_out_by_link(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreError> {
+    let channel = crate::messages::Channel::Email;
+    if set_opted_out(tx, id, channel, true).await? {
+        let detail = serde_json::json!({ "channel": channel.as_str(), "source": "unsubscribe_link" });
+        let entry = crate::activity::Activity { kind: "opted_out", lead_id: Some(id), is_security: false, detail };
+        crate::activity::record(tx, &entry).await?;
+    }
+    Ok(())
+}

@@ -12,8 +12,12 @@ use aes_gcm::{
     Aes256Gcm, Key, KeyInit, Nonce,
     aead::{Aead, Generate, Payload},
 };
-use base64::{Engine, engine::general_purpose::STANDARD};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use frontdesk_jobs::WorkspaceId;
+use hmac::Mac;
 use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
@@ -163,12 +167,81 @@ fn associated_data(workspace_id: WorkspaceId, provider: &str, version: i32) -> V
     format!("frontdesk-credential|{workspace_id}|{provider}|{version}").into_bytes()
 }
 
+/// The purpose bound into one-click email unsubscribe links.
+pub const UNSUBSCRIBE_EMAIL: &str = "unsubscribe-email";
+
+/// Tokens in links we send (one-click unsubscribe): `<key version>.<base64url
+/// HMAC-SHA256>` over (purpose, workspace, message), keyed by a key derived
+/// from a master key, so a link names its workspace and cannot be forged or
+/// moved to another workspace or lead. Older key versions keep verifying
+/// while they stay configured.
+impl Vault {
+    pub fn link_token(&self, workspace_id: WorkspaceId, purpose: &str, message: &str) -> String {
+        let version = self.newest_version();
+        let mac = self.link_mac(version, workspace_id, purpose, message).expect("newest version is configured");
+        format!("{version}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Constant-time check of a token from [`Vault::link_token`].
+    pub fn verify_link_token(&self, workspace_id: WorkspaceId, purpose: &str, message: &str, token: &str) -> bool {
+        let Some((version, mac)) = token.split_once('.') else { return false };
+        let (Ok(version), Ok(given)) = (version.parse::<i32>(), URL_SAFE_NO_PAD.decode(mac)) else { return false };
+        let Some(expected) = self.link_mac(version, workspace_id, purpose, message) else { return false };
+        expected.verify_slice(&given).is_ok()
+    }
+
+    fn link_mac(
+        &self,
+        version: i32,
+        workspace_id: WorkspaceId,
+        purpose: &str,
+        message: &str,
+    ) -> Option<hmac::Hmac<sha2::Sha256>> {
+        let master = self.keys.0.get(&version)?;
+        // A key of its own for links: the AES key itself is never used as a MAC key.
+        let mut derive = hmac::Hmac::<sha2::Sha256>::new_from_slice(master.as_slice()).ok()?;
+        derive.update(b"frontdesk link tokens v1");
+        let key = derive.finalize().into_bytes();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).ok()?;
+        for part in [purpose.as_bytes(), workspace_id.to_string().as_bytes(), message.as_bytes()] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        Some(mac)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn vault(list: &str) -> Vault {
         Vault::new(list.parse().unwrap())
+    }
+
+    #[test]
+    fn link_tokens_bind_purpose_workspace_and_message_and_survive_adding_a_key() {
+        let (a, b) = (WorkspaceId::new(), WorkspaceId::new());
+        let one: MasterKeys = MasterKeys::generate_encoded(1).parse().unwrap();
+        let vault = Vault::new(one.clone());
+        let token = vault.link_token(a, "unsubscribe", "lead-1");
+        assert!(vault.verify_link_token(a, "unsubscribe", "lead-1", &token));
+        assert!(!vault.verify_link_token(b, "unsubscribe", "lead-1", &token), "another workspace");
+        assert!(!vault.verify_link_token(a, "unsubscribe", "lead-2", &token), "another lead");
+        assert!(!vault.verify_link_token(a, "other", "lead-1", &token), "another purpose");
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert!(!vault.verify_link_token(a, "unsubscribe", "lead-1", &tampered));
+        assert!(!vault.verify_link_token(a, "unsubscribe", "lead-1", "garbage"));
+        // After a second key is added, version-1 links still verify.
+        let both = format!("{},{}", encoded_of(&one, 1), MasterKeys::generate_encoded(2));
+        let rotated = Vault::new(both.parse().unwrap());
+        assert!(rotated.verify_link_token(a, "unsubscribe", "lead-1", &token));
+        assert!(rotated.link_token(a, "unsubscribe", "lead-1").starts_with("2."));
+    }
+
+    fn encoded_of(keys: &MasterKeys, version: i32) -> String {
+        format!("{version}:{}", STANDARD.encode(keys.0[&version].as_slice()))
     }
 
     #[test]

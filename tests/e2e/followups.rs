@@ -394,14 +394,44 @@ async fn email_goes_through_the_workspace_smtp_server_with_message_id_and_unsubs
     let (_, message_id, _) = message_of(&app, f).await;
     let message_id = message_id.unwrap();
     assert!(message_id.ends_with("@irontemple.example"), "{message_id}");
+    // Header lines may be folded; unfold before reading them.
+    let data = data.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ");
     for expected in [
         format!("Message-ID: <{message_id}>"),
-        "List-Unsubscribe: <mailto:hello@irontemple.example?subject=unsubscribe>".into(),
+        "<mailto:hello@irontemple.example?subject=unsubscribe>".into(),
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click".into(),
         "Subject: Hello from Iron Temple".into(),
         "Hi Ana, come train with us.".into(),
     ] {
         assert!(data.contains(&expected), "missing {expected:?} in:\n{data}");
     }
+    // The one-click link: signed, scoped to this workspace and lead.
+    let link = data
+        .split(&format!("<{PUBLIC_URL}"))
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .map(|path| app.url(path))
+        .expect("an https unsubscribe link");
+    let opted_out = || async {
+        sqlx::query_scalar::<_, bool>("SELECT opted_out_email FROM leads WHERE id = $1")
+            .bind(l.as_uuid())
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+    };
+    assert_eq!(app.http.get(&link).send().await.unwrap().status(), 200);
+    assert!(!opted_out().await, "a GET (link scanners) must not unsubscribe");
+    let mut forged = link.clone();
+    forged.pop();
+    let other = app.workspace("Other").await;
+    let moved = link.replace(&ws.to_string(), &other.to_string());
+    for bad in [forged, moved] {
+        assert_eq!(app.http.post(&bad).send().await.unwrap().status(), 404, "{bad}");
+    }
+    assert!(!opted_out().await);
+    let one_click = app.http.post(&link).body("List-Unsubscribe=One-Click").send().await.unwrap();
+    assert_eq!(one_click.status(), 200);
+    assert!(opted_out().await, "one POST unsubscribes");
 }
 
 async fn smtp_integration(app: &TestApp, ws: WorkspaceId, smtp: &SmtpServer) {

@@ -47,6 +47,9 @@ pub struct Email<'a> {
     pub in_reply_to: Option<&'a str>,
     /// `<mailto:…>` and/or `<https://…>`, for the `List-Unsubscribe` header.
     pub list_unsubscribe: &'a str,
+    /// The https link unsubscribes on a POST (RFC 8058 one-click):
+    /// adds `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+    pub one_click: bool,
 }
 
 pub async fn send(account: &SmtpAccount, email: &Email<'_>) -> Result<Sent, SendError> {
@@ -61,6 +64,9 @@ pub async fn send(account: &SmtpAccount, email: &Email<'_>) -> Result<Sent, Send
         .message_id(Some(message_id))
         .header(ContentType::TEXT_PLAIN)
         .header(ListUnsubscribe(email.list_unsubscribe.to_owned()));
+    if email.one_click {
+        builder = builder.header(ListUnsubscribePost);
+    }
     if let Some(parent) = email.in_reply_to {
         let parent = format!("<{}>", parent.trim_matches(['<', '>']));
         builder = builder.in_reply_to(parent.clone()).references(parent);
@@ -230,5 +236,23 @@ impl lettre::message::header::Header for ListUnsubscribe {
 
     fn display(&self) -> lettre::message::header::HeaderValue {
         lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post` (RFC 8058): the https link works with one POST.
+#[derive(Clone, Debug)]
+struct ListUnsubscribePost;
+
+impl lettre::message::header::Header for ListUnsubscribePost {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
     }
 }

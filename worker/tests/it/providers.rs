@@ -127,6 +127,7 @@ async fn a_provider_that_cannot_be_reached_is_transient() {
         message_id: "x@irontemple.example",
         in_reply_to: None,
         list_unsubscribe: "<mailto:hello@irontemple.example>",
+        one_click: false,
     };
     assert!(matches!(smtp::send(&account, &email).await, Err(SendError::Transient { .. })));
 }
@@ -200,6 +201,7 @@ async fn email_goes_through_the_workspace_smtp_server_with_threading_and_unsubsc
         message_id: "fu-123@frontdesk.example",
         in_reply_to: Some("<CAx-original@mail.example>"),
         list_unsubscribe: "<mailto:unsubscribe@frontdesk.example?subject=fu-123>",
+        one_click: false,
     };
     let sent = smtp::send(&account, &email).await.unwrap();
     assert_eq!(sent.provider_message_id, "fu-123@frontdesk.example");

@@ -1,5 +1,7 @@
 //! Step 2: the provider call, with no transaction held.
 
+use frontdesk_store::vault::UNSUBSCRIBE_EMAIL;
+
 use super::{ApprovedTemplate, Plan, Request, SendDeps, prepare::template_body};
 use crate::providers::{
     SendError, Sent,
@@ -49,7 +51,7 @@ pub(super) async fn deliver(deps: &SendDeps, plan: &Plan) -> Result<Delivered, S
             let domain = account.from.rsplit_once('@').map_or("frontdesk.invalid", |(_, d)| d.trim_end_matches('>'));
             let message_id = format!("{}@{domain}", plan.message_id);
             let address = account.from.rsplit_once('<').map_or(account.from.as_str(), |(_, a)| a.trim_end_matches('>'));
-            let unsubscribe = format!("<mailto:{address}?subject=unsubscribe>");
+            let unsubscribe = format!("<{}>, <mailto:{address}?subject=unsubscribe>", unsubscribe_url(deps, plan));
             let email = Email {
                 to: &plan.to,
                 subject: plan.subject.as_deref().unwrap_or_default(),
@@ -57,6 +59,7 @@ pub(super) async fn deliver(deps: &SendDeps, plan: &Plan) -> Result<Delivered, S
                 message_id: &message_id,
                 in_reply_to: in_reply_to.as_deref(),
                 list_unsubscribe: &unsubscribe,
+                one_click: true,
             };
             smtp::send(account, &email).await.map(as_planned)
         }
@@ -65,4 +68,12 @@ pub(super) async fn deliver(deps: &SendDeps, plan: &Plan) -> Result<Delivered, S
 
 fn as_message(t: &ApprovedTemplate) -> WhatsappMessage<'_> {
     WhatsappMessage::Template { name: &t.name, language: &t.language, parameters: t.parameters.clone() }
+}
+
+/// The one-click link the api answers at `/unsubscribe/…` (signed, so it
+/// names its workspace and lead and cannot be altered).
+fn unsubscribe_url(deps: &SendDeps, plan: &Plan) -> String {
+    let lead = plan.lead_id.to_string();
+    let token = deps.vault.link_token(plan.workspace_id, UNSUBSCRIBE_EMAIL, &lead);
+    format!("{}/unsubscribe/{}/{lead}/{token}", deps.public_url.trim_end_matches('/'), plan.workspace_id)
 }

@@ -36,7 +36,7 @@ mod prepare;
 mod record;
 
 use apalis::prelude::Data;
-use frontdesk_jobs::{FollowupId, LeadId, MessageId, SendFollowup};
+use frontdesk_jobs::{FollowupId, LeadId, MessageId, SendFollowup, WorkspaceId};
 use frontdesk_queue::Lease;
 use frontdesk_store::{followups, followups::Status, messages::Channel, vault::Vault};
 
@@ -54,7 +54,7 @@ pub struct SendDeps {
     pub whatsapp: WhatsappClient,
     /// Which SMTP servers a studio may point the worker at.
     pub smtp: SmtpPolicy,
-    /// Our public base URL, for Twilio's `StatusCallback`.
+    /// Our public base URL, for Twilio's `StatusCallback` and unsubscribe links.
     pub public_url: String,
 }
 
@@ -83,6 +83,7 @@ pub async fn handle(job: SendFollowup, lease: Lease, cx: JobContext, deps: Data<
 
 /// One provider call, fully decided.
 struct Plan {
+    workspace_id: WorkspaceId,
     followup_id: FollowupId,
     message_id: MessageId,
     lead_id: LeadId,

@@ -118,6 +118,7 @@ pub(super) async fn prepare(
     }
     followups::set_status(tx, followup.id, Status::Sending, None, Some(message.id)).await?;
     Ok(Some(Plan {
+        workspace_id: job.workspace_id,
         followup_id: followup.id,
         message_id: message.id,
         lead_id: lead.id,
