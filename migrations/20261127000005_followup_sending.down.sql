@@ -1,3 +1,4 @@
+ALTER TABLE subscriptions DROP COLUMN last_invoice_event_at;
 ALTER TABLE subscriptions DROP COLUMN last_event_rank;
 DROP INDEX followups_sequence_step;
 -- Campaign follow-ups keep their history; they just lose the rule link the

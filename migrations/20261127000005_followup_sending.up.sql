@@ -110,3 +110,6 @@ CREATE UNIQUE INDEX followups_sequence_step ON followups (workspace_id, lead_id,
 -- share one; within a second the later lifecycle step wins
 -- (created < updated < deleted).
 ALTER TABLE subscriptions ADD COLUMN last_event_rank smallint NOT NULL DEFAULT 0;
+-- Invoice events are ordered among themselves too (a late payment_failed
+-- must not undo a newer paid), without ever outranking subscription events.
+ALTER TABLE subscriptions ADD COLUMN last_invoice_event_at timestamptz;

@@ -1,2 +1,2 @@
-DROP FUNCTION claim_webhook_nonce(text, text, interval);
+DROP FUNCTION claim_webhook_nonce(text, text);
 DROP TABLE webhook_nonces;

@@ -24,24 +24,32 @@ DO $$ BEGIN
 END $$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_nonces TO frontdesk_app;
 
--- The workspace that owns `p_nonce`: the caller's own workspace when it is
--- the first to present it (or presents it again: a provider retry).
--- Entries older than `p_keep` are forgotten (the signature's freshness
--- window is far shorter).
-CREATE FUNCTION claim_webhook_nonce(p_provider text, p_nonce text, p_keep interval)
-    RETURNS uuid
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public
+-- Claims `p_nonce` for the caller's workspace. True when this workspace
+-- holds it: it presented it first, or presents it again (a provider retry).
+-- Returns no other workspace's id, and takes no retention from the caller:
+-- claims are kept a day (far past the signature's freshness window), and a
+-- few expired ones are removed per call, skipping rows other calls hold.
+CREATE FUNCTION claim_webhook_nonce(p_provider text, p_nonce text)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
     DECLARE
+        me uuid := app_current_workspace();
         owner_id uuid;
     BEGIN
-        DELETE FROM webhook_nonces WHERE provider = p_provider AND seen_at < now() - p_keep;
+        IF me IS NULL THEN
+            RAISE EXCEPTION 'claim_webhook_nonce needs a tenant transaction';
+        END IF;
+        DELETE FROM webhook_nonces WHERE ctid IN (
+            SELECT ctid FROM webhook_nonces
+            WHERE provider = p_provider AND seen_at < now() - interval '1 day'
+            LIMIT 100 FOR UPDATE SKIP LOCKED);
         INSERT INTO webhook_nonces (provider, nonce, workspace_id)
-        VALUES (p_provider, p_nonce, app_current_workspace())
+        VALUES (p_provider, p_nonce, me)
         ON CONFLICT (provider, nonce) DO NOTHING;
         SELECT workspace_id INTO owner_id FROM webhook_nonces WHERE provider = p_provider AND nonce = p_nonce;
-        RETURN owner_id;
+        RETURN owner_id = me;
     END
     $$;
-REVOKE ALL ON FUNCTION claim_webhook_nonce(text, text, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION claim_webhook_nonce(text, text, interval) TO frontdesk_app;
+REVOKE ALL ON FUNCTION claim_webhook_nonce(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION claim_webhook_nonce(text, text) TO frontdesk_app;

@@ -209,8 +209,9 @@ impl Config {
                 .open(&path)
                 .with_context(|| format!("creating {}", path.display()))?;
             file.write_all(MasterKeys::generate_encoded(1).as_bytes())?;
-            tracing::warn!(path = %path.display(), "FRONTDESK_MASTER_KEYS is unset: generated a development master key; set it explicitly in production");
         }
+        // On every start, not only the first: a key file is for development.
+        tracing::warn!(path = %path.display(), "FRONTDESK_MASTER_KEYS is unset: using the development master key file; set it explicitly in production");
         let list = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         list.trim().parse().with_context(|| format!("master keys in {}", path.display()))
     }

@@ -34,7 +34,10 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id, workspace_id = tracing::field::Empty)
+            // Unsubscribe paths carry a credential: log the route, not the token.
+            let path = req.uri().path();
+            let path = if path.starts_with("/unsubscribe/") { "/unsubscribe/…" } else { path };
+            tracing::info_span!("request", method = %req.method(), path = %path, request_id, workspace_id = tracing::field::Empty)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

@@ -290,18 +290,23 @@ fn interval(d: Duration) -> Result<sqlx::postgres::types::PgInterval, StoreError
     sqlx::postgres::types::PgInterval::try_from(d).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// Follow-ups whose job never settled them, untouched for `stranded`: one
-/// still `enqueued` lost its job (discarded from the dead set, refused while
-/// the studio was lapsed) and is scheduled again, due now; one still
-/// `sending` lost its worker mid-send and may have gone out, so it fails as
-/// `outcome_unknown` rather than risk a second message.
+/// Follow-ups whose job is gone, untouched for `stranded`: one still
+/// `enqueued` lost its job (discarded from the dead set, refused while the
+/// studio was lapsed) and is scheduled again, due now; one still `sending`
+/// lost its worker mid-send and may have gone out, so it fails as
+/// `outcome_unknown` rather than risk a second message. A follow-up whose
+/// outbox entry is still pending has a live job (perhaps waiting out a rate
+/// limit) and is left to it.
 pub async fn reap_stranded(tx: &mut TenantTx, stranded: Duration) -> Result<u64, StoreError> {
     let ws = tx.workspace_id();
     let stranded = interval(stranded)?;
     let requeued = sqlx::query!(
         "UPDATE followups SET status = 'scheduled', due_at = now(), reason = 'rescheduled: its job was lost',
                 updated_at = now()
-         WHERE workspace_id = $1 AND status = 'enqueued' AND updated_at < now() - $2::interval",
+         WHERE workspace_id = $1 AND status = 'enqueued' AND updated_at < now() - $2::interval
+           AND NOT EXISTS (SELECT 1 FROM outbox o
+                           WHERE o.workspace_id = $1 AND o.done_at IS NULL AND o.queue = 'send-followup'
+                             AND o.payload->>'followup_id' = followups.id::text)",
         ws as WorkspaceId,
         stranded
     )
@@ -312,6 +317,9 @@ pub async fn reap_stranded(tx: &mut TenantTx, stranded: Duration) -> Result<u64,
              UPDATE followups SET status = 'failed', reason = 'outcome_unknown: the worker stopped while sending',
                     updated_at = now()
              WHERE workspace_id = $1 AND status = 'sending' AND updated_at < now() - $2::interval
+               AND NOT EXISTS (SELECT 1 FROM outbox o
+                               WHERE o.workspace_id = $1 AND o.done_at IS NULL AND o.queue = 'send-followup'
+                                 AND o.payload->>'followup_id' = followups.id::text)
              RETURNING message_id)
          UPDATE messages m SET error_code = 'outcome_unknown', updated_at = now()
          FROM stuck WHERE m.workspace_id = $1 AND m.id = stuck.message_id AND m.status = 'sending'",

@@ -99,18 +99,10 @@ pub async fn ids_with_prefix(
 /// transaction's workspace. False when another workspace presented it
 /// first: a signed delivery replayed to a different recipient. Presenting
 /// it again in the same workspace (a retry) is fine; the event dedupe
-/// handles that. Claims older than `keep` are forgotten.
-pub async fn claim_nonce(
-    tx: &mut TenantTx,
-    provider: &str,
-    nonce: &str,
-    keep: std::time::Duration,
-) -> Result<bool, StoreError> {
-    let ws = tx.workspace_id();
-    let keep = sqlx::postgres::types::PgInterval::try_from(keep).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let owner =
-        sqlx::query_scalar!(r#"SELECT claim_webhook_nonce($1, $2, $3) AS "owner: WorkspaceId""#, provider, nonce, keep)
-            .fetch_one(tx.conn())
-            .await?;
-    Ok(owner == Some(ws))
+/// handles that.
+pub async fn claim_nonce(tx: &mut TenantTx, provider: &str, nonce: &str) -> Result<bool, StoreError> {
+    let mine = sqlx::query_scalar!(r#"SELECT claim_webhook_nonce($1, $2) AS "mine!""#, provider, nonce)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(mine)
 }

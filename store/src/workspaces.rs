@@ -160,7 +160,8 @@ pub enum BillingEvent {
     /// orders events of the same second (created 1 < updated 2 < deleted 3).
     Subscription { rank: i16 },
     /// `invoice.*`: moves the status only from `from` (a payment cannot
-    /// revive a canceled subscription), never past a newer subscription event.
+    /// revive a canceled subscription), only for the subscription on record,
+    /// and never past a newer subscription or invoice event.
     Invoice { from: &'static [&'static str] },
 }
 
@@ -188,15 +189,20 @@ pub async fn apply_subscription_change(tx: &mut TenantTx, change: &SubscriptionC
         "UPDATE subscriptions
          SET status = $2,
              stripe_customer_id = COALESCE($3, stripe_customer_id),
-             stripe_subscription_id = COALESCE($4, stripe_subscription_id),
+             stripe_subscription_id = CASE WHEN $7 THEN COALESCE($4, stripe_subscription_id)
+                                           ELSE stripe_subscription_id END,
              current_period_end = COALESCE($5, current_period_end),
              last_event_created_at = CASE WHEN $7 THEN $6 ELSE last_event_created_at END,
              last_event_rank = CASE WHEN $7 THEN $8 ELSE last_event_rank END,
+             last_invoice_event_at = CASE WHEN $7 THEN last_invoice_event_at ELSE $6 END,
              updated_at = now()
          WHERE workspace_id = $1
            AND (last_event_created_at IS NULL OR last_event_created_at < $6
                 OR (last_event_created_at = $6 AND (NOT $7 OR last_event_rank <= $8)))
-           AND ($7 OR status = ANY($9))",
+           AND ($7 OR (status = ANY($9)
+                       AND (last_invoice_event_at IS NULL OR last_invoice_event_at < $6)
+                       AND $4::text IS NOT NULL
+                       AND (stripe_subscription_id IS NULL OR stripe_subscription_id = $4)))",
         ws as WorkspaceId,
         change.status,
         change.stripe_customer_id,

@@ -123,7 +123,7 @@ async fn a_mailgun_delivery_replayed_to_another_studios_address_is_refused(owner
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn a_rotated_twilio_token_takes_effect_at_once_despite_the_signing_key_cache(owner: PgPool) {
+async fn a_rotated_twilio_token_works_at_once_and_then_the_old_one_is_refused(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;
     let ws = app.workspace("Iron Temple").await;
     let integration = app.twilio(ws, AC_A, NUM_A, "token-a").await;
@@ -330,10 +330,10 @@ async fn stripe_events_update_the_subscription_in_order_through_the_billing_job(
     assert_eq!(status, "canceled", "the older event arrived last and must not win");
 }
 
-fn stripe_invoice(id: &str, kind: &str, created: i64) -> serde_json::Value {
+fn stripe_invoice(id: &str, kind: &str, created: i64, subscription: Option<&str>) -> serde_json::Value {
     serde_json::json!({
         "id": id, "object": "event", "type": kind, "created": created,
-        "data": { "object": { "id": "in_1", "object": "invoice", "customer": "cus_A", "subscription": "sub_1" } }
+        "data": { "object": { "id": "in_1", "object": "invoice", "customer": "cus_A", "subscription": subscription } }
     })
 }
 
@@ -356,10 +356,15 @@ async fn invoices_never_revive_a_canceled_subscription_and_same_second_events_fo
         // Same second: `updated` is processed first, then the `created` it follows; `updated` stands.
         (stripe_event("evt_u", "customer.subscription.updated", now - 50, "past_due"), "past_due"),
         (stripe_event("evt_c", "customer.subscription.created", now - 50, "incomplete"), "past_due"),
-        (stripe_invoice("evt_paid", "invoice.paid", now - 40), "active"),
-        (stripe_invoice("evt_failed_old", "invoice.payment_failed", now - 60), "active"),
+        (stripe_invoice("evt_paid", "invoice.paid", now - 40, Some("sub_1")), "active"),
+        // Older than the last subscription event, then older than the last invoice event.
+        (stripe_invoice("evt_failed_old", "invoice.payment_failed", now - 60, Some("sub_1")), "active"),
+        (stripe_invoice("evt_failed_stale", "invoice.payment_failed", now - 45, Some("sub_1")), "active"),
+        // Another subscription's invoice, and a one-off invoice, say nothing about this one.
+        (stripe_invoice("evt_failed_other", "invoice.payment_failed", now - 35, Some("sub_2")), "active"),
+        (stripe_invoice("evt_failed_oneoff", "invoice.payment_failed", now - 34, None), "active"),
         (stripe_event("evt_d", "customer.subscription.deleted", now - 30, "canceled"), "canceled"),
-        (stripe_invoice("evt_paid_late", "invoice.paid", now - 20), "canceled"),
+        (stripe_invoice("evt_paid_late", "invoice.paid", now - 20, Some("sub_1")), "canceled"),
     ];
     for (n, (event, expected)) in steps.into_iter().enumerate() {
         assert_eq!(app.post_stripe(&event).await.status(), 200);

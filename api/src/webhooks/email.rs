@@ -24,9 +24,6 @@ use crate::{ApiError, AppState};
 
 /// Older (or further in the future) than this, a signed request is a replay.
 pub const MAX_AGE_SECS: i64 = 300;
-/// How long a claimed token is remembered: far past the freshness window,
-/// after which the signature itself no longer verifies.
-const NONCE_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let key = state.secrets.mailgun_signing_key.as_ref().ok_or(ApiError::NotConfigured("email"))?;
@@ -70,13 +67,13 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         name: display_name(form.get("from")),
         body: text,
         subject: form.get("subject"),
-        rfc_message_id: rfc_message_id(form.get("Message-Id"))?,
+        rfc_message_id: rfc_message_id(form.get("Message-Id")),
         payload,
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     // The signature does not cover the recipient: a token first delivered
     // to another studio is a replay, refused in this same transaction.
-    if !webhook_events::claim_nonce(&mut tx, "mailgun", message.event_id, NONCE_MEMORY).await? {
+    if !webhook_events::claim_nonce(&mut tx, "mailgun", message.event_id).await? {
         state.metrics.bad_signature();
         tracing::warn!(security = true, workspace_id = %route.workspace_id, "mailgun token replayed to another recipient");
         return Err(ApiError::Forbidden);
@@ -87,15 +84,16 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
 }
 
 /// The `Message-Id` header Mailgun passes on, without angle brackets, so a
-/// reply can thread under it. Absent is fine; malformed is refused.
-fn rfc_message_id(value: Option<&str>) -> Result<Option<&str>, ApiError> {
-    let Some(value) = value.map(|v| v.trim().trim_start_matches('<').trim_end_matches('>')) else { return Ok(None) };
+/// reply can thread under it. An odd one is dropped, never the email: it
+/// only serves threading.
+fn rfc_message_id(value: Option<&str>) -> Option<&str> {
+    let value = value?.trim().trim_start_matches('<').trim_end_matches('>');
     let valid =
         !value.is_empty() && value.len() <= 250 && value.contains('@') && value.bytes().all(|b| b.is_ascii_graphic());
     if !valid {
-        return Err(ApiError::BadRequest("Message-Id is not a message id".into()));
+        tracing::info!("inbound email Message-Id is not a message id; replies will not thread under it");
     }
-    Ok(Some(value))
+    valid.then_some(value)
 }
 
 async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Form, ApiError> {

@@ -2,11 +2,13 @@
 //! workspace's auth token, so a busy number's webhooks skip two database
 //! round trips (the route lookup and the vault read) per request.
 //!
-//! Staleness is bounded and safe: a cached token that no longer verifies
-//! (the studio rotated it, or the number moved to another workspace) is
-//! dropped and the request is checked again against the database before it
-//! is refused. A route removed from the database keeps being honoured for
-//! at most the TTL.
+//! Staleness is bounded: a cached token that no longer verifies (the studio
+//! rotated it, or the number moved to another workspace) is dropped and the
+//! request is checked again against the database before it is refused, so a
+//! new token works at once. The other way round is bounded by the TTL: after
+//! a rotation (or a route removed or moved), a process that has not yet seen
+//! a request under the new state keeps honouring the old one for at most
+//! the TTL.
 
 use std::{
     collections::HashMap,
@@ -28,7 +30,7 @@ pub struct SigningKeys {
 
 impl Default for SigningKeys {
     fn default() -> Self {
-        Self::new(Duration::from_secs(30))
+        Self::new(Duration::from_secs(10))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Email through each workspace's own SMTP account (lettre).
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use frontdesk_store::vault::Secret;
 use lettre::{
@@ -52,7 +52,10 @@ pub struct Email<'a> {
     pub one_click: bool,
 }
 
-pub async fn send(account: &SmtpAccount, email: &Email<'_>) -> Result<Sent, SendError> {
+/// Sends through `account`. `connect_to` is the address [`SmtpPolicy::resolve`]
+/// checked (connecting to it, not re-resolving the name, is what stops DNS
+/// rebinding); the host name still names the server for TLS.
+pub async fn send(account: &SmtpAccount, connect_to: Option<IpAddr>, email: &Email<'_>) -> Result<Sent, SendError> {
     let from: Mailbox =
         account.from.parse().map_err(|e| SendError::Permanent(format!("invalid From {:?}: {e}", account.from)))?;
     let to: Mailbox = email.to.parse().map_err(|e| SendError::Permanent(format!("invalid recipient: {e}")))?;
@@ -75,7 +78,8 @@ pub async fn send(account: &SmtpAccount, email: &Email<'_>) -> Result<Sent, Send
         builder.body(email.body.to_owned()).map_err(|e| SendError::Permanent(format!("cannot build email: {e}")))?;
 
     let tls = || TlsParameters::new(account.host.clone()).map_err(|e| SendError::Permanent(format!("TLS setup: {e}")));
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&account.host)
+    let server = connect_to.map_or_else(|| account.host.clone(), |ip| ip.to_string());
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
         .port(account.port)
         .timeout(Some(Duration::from_secs(20)))
         .tls(match account.security {
@@ -121,10 +125,11 @@ pub struct SmtpPolicy {
 const SMTP_PORTS: &[u16] = &[25, 465, 587, 2525];
 
 impl SmtpPolicy {
-    /// `Err` explains why the account may not be used.
-    pub async fn check(&self, account: &SmtpAccount) -> Result<(), String> {
+    /// The address to connect to (`None`: by name, development only), or
+    /// why the account may not be used.
+    pub async fn resolve(&self, account: &SmtpAccount) -> Result<Option<IpAddr>, String> {
         if self.allow_private {
-            return Ok(());
+            return Ok(None);
         }
         if !SMTP_PORTS.contains(&account.port) {
             return Err(format!("SMTP port {} is not a mail port ({SMTP_PORTS:?})", account.port));
@@ -132,20 +137,19 @@ impl SmtpPolicy {
         if account.security == Security::None {
             return Err("SMTP without TLS is not allowed".into());
         }
-        let addresses = tokio::net::lookup_host((account.host.as_str(), account.port))
+        let addresses: Vec<IpAddr> = tokio::net::lookup_host((account.host.as_str(), account.port))
             .await
-            .map_err(|e| format!("SMTP host {:?} does not resolve: {e}", account.host))?;
-        for address in addresses {
-            if !is_public(address.ip()) {
-                return Err(format!("SMTP host {:?} resolves to a non-public address", account.host));
-            }
+            .map_err(|e| format!("SMTP host {:?} does not resolve: {e}", account.host))?
+            .map(|a| a.ip())
+            .collect();
+        if addresses.is_empty() || !addresses.iter().copied().all(is_public) {
+            return Err(format!("SMTP host {:?} resolves to a non-public address", account.host));
         }
-        Ok(())
+        Ok(addresses.first().copied())
     }
 }
 
-fn is_public(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
+fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
@@ -159,17 +163,27 @@ fn is_public(ip: std::net::IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))) // carrier-grade NAT
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00 // unique local
-                    || (first & 0xffc0) == 0xfe80) // link local
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded =
+                |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
             }
-        },
+            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach the IPv4 inside.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return is_public(embedded(s[1], s[2]));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || s[..6] == [0; 6] // IPv4-compatible (deprecated)
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80) // link local
+        }
     }
 }
 
@@ -191,6 +205,9 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+            "2002:7f00:1::",      // 6to4 of 127.0.0.1
+            "::127.0.0.1",        // IPv4-compatible
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -210,14 +227,16 @@ mod tests {
             from: "a@b.example".into(),
         };
         let strict = SmtpPolicy::default();
-        assert!(strict.check(&account("127.0.0.1", 587, Security::StartTls)).await.unwrap_err().contains("non-public"));
-        assert!(strict.check(&account("localhost", 465, Security::Tls)).await.is_err());
         assert!(
-            strict.check(&account("smtp.example.com", 6379, Security::StartTls)).await.unwrap_err().contains("port")
+            strict.resolve(&account("127.0.0.1", 587, Security::StartTls)).await.unwrap_err().contains("non-public")
         );
-        assert!(strict.check(&account("smtp.example.com", 25, Security::None)).await.unwrap_err().contains("TLS"));
+        assert!(strict.resolve(&account("localhost", 465, Security::Tls)).await.is_err());
+        assert!(
+            strict.resolve(&account("smtp.example.com", 6379, Security::StartTls)).await.unwrap_err().contains("port")
+        );
+        assert!(strict.resolve(&account("smtp.example.com", 25, Security::None)).await.unwrap_err().contains("TLS"));
         let dev = SmtpPolicy { allow_private: true };
-        assert!(dev.check(&account("127.0.0.1", 2526, Security::None)).await.is_ok());
+        assert_eq!(dev.resolve(&account("127.0.0.1", 2526, Security::None)).await, Ok(None));
     }
 }
 

@@ -129,7 +129,7 @@ async fn a_provider_that_cannot_be_reached_is_transient() {
         list_unsubscribe: "<mailto:hello@irontemple.example>",
         one_click: false,
     };
-    assert!(matches!(smtp::send(&account, &email).await, Err(SendError::Transient { .. })));
+    assert!(matches!(smtp::send(&account, None, &email).await, Err(SendError::Transient { .. })));
 }
 
 /// The studio's SMTP account on a local port, plain SMTP.
@@ -203,7 +203,7 @@ async fn email_goes_through_the_workspace_smtp_server_with_threading_and_unsubsc
         list_unsubscribe: "<mailto:unsubscribe@frontdesk.example?subject=fu-123>",
         one_click: false,
     };
-    let sent = smtp::send(&account, &email).await.unwrap();
+    let sent = smtp::send(&account, None, &email).await.unwrap();
     assert_eq!(sent.provider_message_id, "fu-123@frontdesk.example");
     let [received] = &server.received()[..] else { panic!("expected one message: {:?}", server.received()) };
     let data = &received.data;

@@ -51,7 +51,11 @@ pub(super) async fn deliver(deps: &SendDeps, plan: &Plan) -> Result<Delivered, S
             let domain = account.from.rsplit_once('@').map_or("frontdesk.invalid", |(_, d)| d.trim_end_matches('>'));
             let message_id = format!("{}@{domain}", plan.message_id);
             let address = account.from.rsplit_once('<').map_or(account.from.as_str(), |(_, a)| a.trim_end_matches('>'));
-            let unsubscribe = format!("<{}>, <mailto:{address}?subject=unsubscribe>", unsubscribe_url(deps, plan));
+            let mailto = format!("<mailto:{address}?subject=unsubscribe>");
+            // RFC 8058 one-click needs https: a plain-http public URL (local
+            // development) offers the mailto only.
+            let one_click = deps.public_url.starts_with("https://");
+            let unsubscribe = if one_click { format!("<{}>, {mailto}", unsubscribe_url(deps, plan)) } else { mailto };
             let email = Email {
                 to: &plan.to,
                 subject: plan.subject.as_deref().unwrap_or_default(),
@@ -59,9 +63,11 @@ pub(super) async fn deliver(deps: &SendDeps, plan: &Plan) -> Result<Delivered, S
                 message_id: &message_id,
                 in_reply_to: in_reply_to.as_deref(),
                 list_unsubscribe: &unsubscribe,
-                one_click: true,
+                one_click,
             };
-            smtp::send(account, &email).await.map(as_planned)
+            // Checked here, outside any transaction: the lookup may be slow.
+            let connect_to = deps.smtp.resolve(account).await.map_err(SendError::Permanent)?;
+            smtp::send(account, connect_to, &email).await.map(as_planned)
         }
     }
 }

@@ -270,9 +270,6 @@ async fn plan(
                 Ok(account) => account,
                 Err(e) => return Ok(Err((Status::Failed, e))),
             };
-            if let Err(e) = deps.smtp.check(&account).await {
-                return Ok(Err((Status::Failed, e)));
-            }
             // Reply in the lead's own thread when they have emailed us.
             let thread = messages::latest_inbound_email(tx, lead.id).await?;
             let own = followup.subject.as_deref().unwrap_or("{studio_name}");
