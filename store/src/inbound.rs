@@ -228,13 +228,24 @@ pub async fn message_status(tx: &mut TenantTx, s: &StatusUpdate<'_>) -> Result<O
     if webhook_events::record(tx, &event).await?.is_none() {
         return Ok(Outcome::Duplicate);
     }
-    messages::advance_status(tx, s.channel, s.provider_message_id, s.status, s.error_code).await?;
-    if s.channel == Channel::Whatsapp && s.status == "failed" && s.error_code == Some(WHATSAPP_OUTSIDE_WINDOW) {
+    apply_status(tx, s.channel, s.provider_message_id, s.status, s.error_code).await?;
+    Ok(Outcome::Accepted(Vec::new()))
+}
+
+async fn apply_status(
+    tx: &mut TenantTx,
+    channel: Channel,
+    provider_message_id: &str,
+    status: &str,
+    error_code: Option<&str>,
+) -> Result<(), StoreError> {
+    messages::advance_status(tx, channel, provider_message_id, status, error_code).await?;
+    if channel == Channel::Whatsapp && status == "failed" && error_code == Some(WHATSAPP_OUTSIDE_WINDOW) {
         // Meta may report 131047 after accepting the send: the follow-up did not reach the lead.
         let reason = "outside the WhatsApp 24-hour window (reported by Meta after sending)";
-        followups::fail_sent(tx, s.channel, s.provider_message_id, reason).await?;
+        followups::fail_sent(tx, channel, provider_message_id, reason).await?;
     }
-    Ok(Outcome::Accepted(Vec::new()))
+    Ok(())
 }
 
 /// Meta's "re-engagement message" error: free-form text outside the 24-hour window.
@@ -250,9 +261,14 @@ pub async fn apply_early_statuses(
     provider_message_id: &str,
 ) -> Result<(), StoreError> {
     let prefix = format!("{provider_message_id}:");
-    for event_id in webhook_events::ids_with_prefix(tx, provider, "status", &prefix).await? {
+    for (event_id, payload) in webhook_events::with_id_prefix(tx, provider, "status", &prefix).await? {
         let status = &event_id[prefix.len()..];
-        messages::advance_status(tx, channel, provider_message_id, status, None).await?;
+        // Twilio's form field, or Meta's first error.
+        let code = match &payload["ErrorCode"] {
+            serde_json::Value::String(code) => Some(code.clone()),
+            _ => payload["errors"][0]["code"].as_i64().map(|c| c.to_string()),
+        };
+        apply_status(tx, channel, provider_message_id, status, code.as_deref()).await?;
     }
     Ok(())
 }

@@ -73,17 +73,17 @@ pub async fn mark_processed(tx: &mut TenantTx, id: WebhookEventId) -> Result<(),
 }
 
 /// Provider event ids of this kind starting with `prefix` (status callbacks
-/// are stored as `<message id>:<status>`).
-pub async fn ids_with_prefix(
+/// are stored as `<message id>:<status>`), with their payloads.
+pub async fn with_id_prefix(
     tx: &mut TenantTx,
     provider: &str,
     kind: &str,
     prefix: &str,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
     let ws = tx.workspace_id();
     let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let ids = sqlx::query_scalar!(
-        "SELECT provider_event_id FROM webhook_events
+    let rows = sqlx::query!(
+        "SELECT provider_event_id, payload FROM webhook_events
          WHERE workspace_id = $1 AND provider = $2 AND kind = $3 AND provider_event_id LIKE $4",
         ws as WorkspaceId,
         provider,
@@ -92,7 +92,7 @@ pub async fn ids_with_prefix(
     )
     .fetch_all(tx.conn())
     .await?;
-    Ok(ids)
+    Ok(rows.into_iter().map(|r| (r.provider_event_id, r.payload)).collect())
 }
 
 /// Claims a provider's one-time token (Mailgun's `token`) for the

@@ -898,6 +898,77 @@ async fn a_delivery_that_lost_the_message_cannot_record_over_the_one_that_took_i
     tx.rollback().await.unwrap();
 }
 
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_status_callback_that_beats_the_send_reply_is_applied_once_the_sid_is_recorded(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let twilio = fake_twilio().await; // its first sid is SM000…0
+    let (ws, l) = twilio_studio(&app).await;
+    let first_sid = format!("SM{:032x}", 0);
+    let early = [
+        ("MessageSid", first_sid.as_str()),
+        ("AccountSid", AC_A),
+        ("From", NUM_A),
+        ("To", "+15557770001"),
+        ("MessageStatus", "delivered"),
+    ];
+    assert!(app.post_twilio("/webhooks/twilio/status", &early, "token-a").await.status().is_success());
+    let f = due(&app, ws, l, "sequence", "sms", "Hi {first_name}!").await;
+    running(&app, Some(&twilio), None).await;
+    assert_eq!(settled(&app, f, &["sent", "failed"]).await.0, "sent");
+    let (status, sid, _) = message_of(&app, f).await;
+    assert_eq!(sid.as_deref(), Some(first_sid.as_str()));
+    assert_eq!(status, "delivered", "the early callback was not lost");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn follow_ups_whose_job_is_gone_are_reaped_and_live_ones_are_left_alone(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let (ws, l) = twilio_studio(&app).await;
+    let stale = |status: &'static str| {
+        let app = &app;
+        async move {
+            let f = due(app, ws, l, "cron", "sms", "Hi").await;
+            sqlx::query("UPDATE followups SET status = $2, updated_at = now() - interval '7 hours' WHERE id = $1")
+                .bind(f.as_uuid())
+                .bind(status)
+                .execute(&app.owner)
+                .await
+                .unwrap();
+            f
+        }
+    };
+    let lost = stale("enqueued").await;
+    let crashed = stale("sending").await;
+    let waiting = stale("enqueued").await;
+    // `waiting` still has a pending job (say, behind a rate limit).
+    sqlx::query(
+        "INSERT INTO outbox (workspace_id, id, queue, payload, max_attempts)
+         VALUES ($1, gen_random_uuid(), 'send-followup', jsonb_build_object('workspace_id', $1, 'followup_id', $2), 8)",
+    )
+    .bind(ws.as_uuid())
+    .bind(waiting.as_uuid())
+    .execute(&owner)
+    .await
+    .unwrap();
+    let scheduler = Scheduler::new(app.db().clone(), app.env.jobs.clone(), SchedulerConfig::default());
+    scheduler.tick(Utc::now()).await.unwrap();
+    assert_eq!(
+        followup_state(&app, lost).await,
+        ("enqueued".into(), Some("rescheduled: its job was lost".into())),
+        "rescheduled and enqueued again in the same tick"
+    );
+    let (status, reason) = followup_state(&app, crashed).await;
+    assert_eq!(status, "failed");
+    assert!(reason.unwrap().starts_with("outcome_unknown"));
+    assert_eq!(followup_state(&app, waiting).await, ("enqueued".into(), None), "its job is alive");
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE payload->>'followup_id' = $1")
+        .bind(lost.to_string())
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(entries, 1, "one new job for the lost follow-up");
+}
+
 /// The real `frontdesk worker` process, with fake providers and the test's keys.
 fn worker_process(app: &TestApp, twilio: &MockServer) -> tokio::process::Child {
     app.env.spawn_with(
