@@ -240,11 +240,13 @@ pub struct Segment {
     pub inactive_days: Option<u32>,
 }
 
-/// Leads in `segment` reachable on `channel` (not opted out, with an address).
+/// One page of the leads in `segment` reachable on `channel` (not opted
+/// out, with an address), in id order after `after` (keyset paging).
 pub async fn in_segment(
     tx: &mut TenantTx,
     segment: &Segment,
     channel: crate::messages::Channel,
+    after: Option<LeadId>,
     limit: i64,
 ) -> Result<Vec<LeadId>, StoreError> {
     let ws = tx.workspace_id();
@@ -260,14 +262,16 @@ pub async fn in_segment(
              AND CASE $5 WHEN 'sms' THEN NOT opted_out_sms AND phone IS NOT NULL
                          WHEN 'whatsapp' THEN NOT opted_out_whatsapp AND phone IS NOT NULL
                          ELSE NOT opted_out_email AND email IS NOT NULL END
-           ORDER BY created_at
+             AND ($7::uuid IS NULL OR id > $7)
+           ORDER BY id
            LIMIT $6"#,
         ws as WorkspaceId,
         &statuses,
         segment.temperature,
         inactive_days,
         channel.as_str(),
-        limit
+        limit,
+        after as Option<LeadId>
     )
     .fetch_all(tx.conn())
     .await?;

@@ -752,6 +752,42 @@ async fn a_cron_rule_fires_once_per_occurrence_at_the_studios_local_time_across_
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
+async fn a_cron_campaign_pages_through_its_segment_up_to_its_limit(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let ws = app.workspace("Iron Temple").await;
+    for n in 0..7 {
+        lead(&app, ws, "Lead", &format!("+1555400{n:04}"), None).await;
+    }
+    let config = serde_json::json!({ "channel": "sms", "template": "Hi" });
+    sqlx::query(
+        "INSERT INTO ai_rules (workspace_id, id, name, kind, pattern, config, created_at)
+         VALUES ($1, gen_random_uuid(), 'everyone', 'cron', '* * * * *', $2, now() - interval '5 minutes')",
+    )
+    .bind(ws.as_uuid())
+    .bind(config)
+    .execute(&owner)
+    .await
+    .unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(DISTINCT lead_id) FROM followups WHERE kind = 'cron'")
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+    };
+    // Pages of 2, at most 5 leads: three pages, and the firing says it stopped short.
+    let limited = SchedulerConfig { cron_page: 2, cron_max_leads: 5, ..SchedulerConfig::default() };
+    let scheduler = Scheduler::new(app.db().clone(), app.env.jobs.clone(), limited);
+    assert_eq!(scheduler.tick(Utc::now()).await.unwrap().cron_firings, 1);
+    assert_eq!(count().await, 5, "five distinct leads, none twice");
+    let detail: serde_json::Value =
+        sqlx::query_scalar("SELECT detail FROM activity_logs WHERE kind = 'cron_rule_fired'")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!((detail["followups"].as_i64(), detail["truncated"].as_bool()), (Some(5), Some(true)));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
 async fn a_studio_with_a_big_backlog_does_not_hold_up_another_studios_follow_up(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;
     let (busy, quiet) = (app.workspace("Busy").await, app.workspace("Quiet").await);

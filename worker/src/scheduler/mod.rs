@@ -45,6 +45,8 @@ pub struct SchedulerConfig {
     pub cron_grace: chrono::Duration,
     /// Leads one cron firing may message.
     pub cron_max_leads: i64,
+    /// Leads read per page while a firing schedules its follow-ups.
+    pub cron_page: i64,
     /// A follow-up its job left `enqueued` or `sending` this long is reaped
     /// (rescheduled, or failed as `outcome_unknown`). Far above any retry
     /// backoff, so a job still alive is never raced.
@@ -59,7 +61,8 @@ impl Default for SchedulerConfig {
             per_workspace: 100,
             max_rounds: 10,
             cron_grace: chrono::Duration::hours(6),
-            cron_max_leads: 1000,
+            cron_max_leads: 50_000,
+            cron_page: 1000,
             stranded_after: Duration::from_secs(6 * 3600),
         }
     }
@@ -220,17 +223,34 @@ impl Scheduler {
                 }
             };
             let channel = Channel::from(campaign.channel);
-            let targets = leads::in_segment(&mut tx, &campaign.segment, channel, self.config.cron_max_leads).await?;
-            let created = followups::schedule_campaign(
-                &mut tx,
-                rule.id,
-                &targets,
-                channel,
-                &campaign.template,
-                campaign.subject.as_deref(),
-            )
-            .await?;
-            let detail = serde_json::json!({ "rule_id": rule.id, "occurrence": occurrence, "followups": created });
+            let (mut created, mut seen, mut after) = (0, 0, None);
+            let truncated = loop {
+                let page = (self.config.cron_max_leads - seen).min(self.config.cron_page).max(1);
+                let targets = leads::in_segment(&mut tx, &campaign.segment, channel, after, page).await?;
+                created += followups::schedule_campaign(
+                    &mut tx,
+                    rule.id,
+                    &targets,
+                    channel,
+                    &campaign.template,
+                    campaign.subject.as_deref(),
+                )
+                .await?;
+                seen += targets.len() as i64;
+                after = targets.last().copied();
+                if (targets.len() as i64) < page {
+                    break false;
+                }
+                if seen >= self.config.cron_max_leads {
+                    break true;
+                }
+            };
+            if truncated {
+                warn!(workspace_id = %ws, rule_id = %rule.id, seen, "cron campaign stopped at its lead limit");
+            }
+            let detail = serde_json::json!({
+                "rule_id": rule.id, "occurrence": occurrence, "followups": created, "truncated": truncated
+            });
             activity::record(&mut tx, &Activity { kind: "cron_rule_fired", lead_id: None, is_security: false, detail })
                 .await?;
             fired += 1;
