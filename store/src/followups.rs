@@ -72,19 +72,6 @@ pub async fn exists_recent(
     Ok(found)
 }
 
-pub async fn count_for_lead(tx: &mut TenantTx, lead_id: LeadId, kind: &str) -> Result<i64, StoreError> {
-    let ws = tx.workspace_id();
-    let n = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM followups WHERE workspace_id = $1 AND lead_id = $2 AND kind = $3"#,
-        ws as WorkspaceId,
-        lead_id as LeadId,
-        kind
-    )
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(n)
-}
-
 /// A sequence step waiting for its time (the scheduler enqueues it when due).
 /// `None` when this lead already has this step: a sequence runs once per lead.
 pub async fn schedule(

@@ -97,30 +97,6 @@ pub async fn find(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lead>, StoreEr
     Ok(lead)
 }
 
-pub async fn exists(tx: &mut TenantTx, id: LeadId) -> Result<bool, StoreError> {
-    let ws = tx.workspace_id();
-    let found = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM leads WHERE workspace_id = $1 AND id = $2) AS "found!""#,
-        ws as WorkspaceId,
-        id as LeadId
-    )
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(found)
-}
-
-pub async fn touch_contacted(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreError> {
-    let ws = tx.workspace_id();
-    sqlx::query!(
-        "UPDATE leads SET last_inbound_at = now(), updated_at = now() WHERE workspace_id = $1 AND id = $2",
-        ws as WorkspaceId,
-        id as LeadId
-    )
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}
-
 /// A message went out to a new lead: it is now `contacted`.
 pub async fn mark_contacted(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreError> {
     let ws = tx.workspace_id();

@@ -145,18 +145,6 @@ pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>,
         .collect())
 }
 
-/// Entries not yet done, for tests and the ops view.
-pub async fn pending_count(tx: &mut TenantTx) -> Result<i64, StoreError> {
-    let ws = tx.workspace_id();
-    let n = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM outbox WHERE workspace_id = $1 AND done_at IS NULL"#,
-        ws as WorkspaceId
-    )
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(n)
-}
-
 /// Pushes jobs whose outbox entries were just committed. A push that fails
 /// (Redis down) hands its entry back to the relay at once; if even that
 /// fails, the relay still re-pushes it after its timeout. Nothing is lost.
