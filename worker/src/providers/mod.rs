@@ -54,6 +54,11 @@ struct Reply {
 }
 
 impl Reply {
+    /// Sends `request` and reads the whole answer.
+    async fn send(request: reqwest::RequestBuilder) -> Result<Self, SendError> {
+        Self::read(request.send().await.map_err(SendError::from_http)?).await
+    }
+
     async fn read(res: reqwest::Response) -> Result<Self, SendError> {
         let status = res.status();
         let retry_after = retry_after(res.headers());
@@ -66,6 +71,29 @@ impl Reply {
     fn parse<T: serde::de::DeserializeOwned>(&self, provider: &str) -> Result<T, SendError> {
         serde_json::from_str(&self.body)
             .map_err(|e| SendError::Unknown(format!("unreadable {provider} success response: {e}")))
+    }
+}
+
+impl Reply {
+    /// `HTTP <status> code <code> <message>`, for failures.
+    fn detail(&self, code: Option<i64>, message: &str) -> String {
+        format!("HTTP {} code {} {message}", self.status.as_u16(), code.unwrap_or(0))
+    }
+
+    /// A gateway error: the request may have reached the provider behind it.
+    fn is_gateway_error(&self) -> bool {
+        matches!(self.status.as_u16(), 502 | 504)
+    }
+
+    /// What a failure with no provider-specific code means. A gateway error
+    /// may come after the provider took the message (unknown); 429 and the
+    /// other 5xx were refused for now (transient); anything else is permanent.
+    fn failure(&self, detail: String) -> SendError {
+        match self.status.as_u16() {
+            _ if self.is_gateway_error() => SendError::Unknown(detail),
+            429 | 500..=599 => SendError::Transient { detail, retry_after: self.retry_after },
+            _ => SendError::Permanent(detail),
+        }
     }
 }
 

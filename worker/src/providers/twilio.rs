@@ -48,29 +48,19 @@ impl TwilioClient {
                 ));
             }
         }
-        let res = self
-            .http
-            .post(url)
-            .basic_auth(&account.account_sid, Some(account.auth_token.expose()))
-            .form(&form)
-            .send()
-            .await
-            .map_err(SendError::from_http)?;
-        let reply = Reply::read(res).await?;
-        let (status, wait, text) = (reply.status, reply.retry_after, &reply.body);
-        if status.is_success() {
+        let request =
+            self.http.post(url).basic_auth(&account.account_sid, Some(account.auth_token.expose())).form(&form);
+        let reply = Reply::send(request).await?;
+        if reply.status.is_success() {
             let created: Created = reply.parse("Twilio")?;
             return Ok(Sent { provider_message_id: created.sid });
         }
-        let error: TwilioError = serde_json::from_str(text).unwrap_or_default();
-        let detail = format!("HTTP {} code {} {}", status.as_u16(), error.code.unwrap_or(0), error.message);
-        Err(match (status.as_u16(), error.code) {
-            (_, Some(21610)) => SendError::OptedOut(detail),
-            (_, Some(21211)) => SendError::Permanent(detail),
-            // A gateway error may come after Twilio took the message.
-            (502 | 504, _) => SendError::Unknown(detail),
-            (429, _) | (500..=599, _) => SendError::Transient { detail, retry_after: wait },
-            _ => SendError::Permanent(detail),
+        let error: TwilioError = serde_json::from_str(&reply.body).unwrap_or_default();
+        let detail = reply.detail(error.code, &error.message);
+        Err(match error.code {
+            Some(21610) => SendError::OptedOut(detail),
+            Some(21211) => SendError::Permanent(detail),
+            _ => reply.failure(detail),
         })
     }
 }

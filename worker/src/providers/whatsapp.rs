@@ -66,17 +66,8 @@ impl WhatsappClient {
             }
         };
         let url = format!("{}/{}/{}/messages", self.base, self.version, sender.phone_number_id);
-        let res = self
-            .http
-            .post(url)
-            .bearer_auth(sender.access_token.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(SendError::from_http)?;
-        let reply = Reply::read(res).await?;
-        let (status, wait, text) = (reply.status, reply.retry_after, &reply.body);
-        if status.is_success() {
+        let reply = Reply::send(self.http.post(url).bearer_auth(sender.access_token.expose()).json(&body)).await?;
+        if reply.status.is_success() {
             let accepted: Accepted = reply.parse("WhatsApp")?;
             let id = accepted
                 .messages
@@ -86,17 +77,15 @@ impl WhatsappClient {
                 .ok_or_else(|| SendError::Unknown("WhatsApp accepted without a message id".into()))?;
             return Ok(Sent { provider_message_id: id });
         }
-        let error = serde_json::from_str::<ErrorEnvelope>(text).map(|e| e.error).unwrap_or_default();
-        let detail = format!("HTTP {} code {} {}", status.as_u16(), error.code.unwrap_or(0), error.message);
-        Err(match (status.as_u16(), error.code) {
-            (_, Some(OUTSIDE_WINDOW)) => SendError::OutsideWindow(detail),
-            // A gateway error may come after Meta took the message.
-            (502 | 504, _) => SendError::Unknown(detail),
+        let error = serde_json::from_str::<ErrorEnvelope>(&reply.body).map(|e| e.error).unwrap_or_default();
+        let detail = reply.detail(error.code, &error.message);
+        Err(match error.code {
+            Some(OUTSIDE_WINDOW) => SendError::OutsideWindow(detail),
             // 130429: throughput limit; 131056: pair rate limit. Both pass.
-            (_, Some(130429 | 131056)) | (429, _) | (500..=599, _) => {
-                SendError::Transient { detail, retry_after: wait }
+            Some(130429 | 131056) if !reply.is_gateway_error() => {
+                SendError::Transient { detail, retry_after: reply.retry_after }
             }
-            _ => SendError::Permanent(detail),
+            _ => reply.failure(detail),
         })
     }
 }
