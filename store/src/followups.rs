@@ -29,8 +29,12 @@ pub struct NewFollowup<'a> {
     pub due_at: DateTime<Utc>,
 }
 
-/// Creates a follow-up already handed to the queue (status `enqueued`).
-pub async fn create_enqueued(tx: &mut TenantTx, new: &NewFollowup<'_>) -> Result<FollowupId, StoreError> {
+/// Creates a follow-up to send now: `enqueued`, with the outbox entry that
+/// sends it (rate-limited per provider sender, like scheduled ones).
+pub async fn create_enqueued(
+    tx: &mut TenantTx,
+    new: &NewFollowup<'_>,
+) -> Result<Vec<(OutboxId, Envelope)>, StoreError> {
     let ws = tx.workspace_id();
     let id = FollowupId::new();
     sqlx::query!(
@@ -47,7 +51,8 @@ pub async fn create_enqueued(tx: &mut TenantTx, new: &NewFollowup<'_>) -> Result
     )
     .execute(tx.conn())
     .await?;
-    Ok(id)
+    let limit = sender_rate_limit(tx, new.channel).await?;
+    add_send(tx, id, limit).await
 }
 
 /// Whether the lead got a follow-up of `kind` created within `window`.
@@ -382,16 +387,6 @@ pub async fn claim_due(tx: &mut TenantTx, limit: i64) -> Result<Vec<(OutboxId, E
         triggered.extend(add_send(tx, row.id, limit).await?);
     }
     Ok(triggered)
-}
-
-/// The outbox entry that sends follow-up `id` (already `enqueued`) now.
-pub async fn enqueue(
-    tx: &mut TenantTx,
-    id: FollowupId,
-    channel: Channel,
-) -> Result<Vec<(OutboxId, Envelope)>, StoreError> {
-    let limit = sender_rate_limit(tx, channel).await?;
-    add_send(tx, id, limit).await
 }
 
 async fn add_send(

@@ -202,8 +202,7 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
         subject: None,
         due_at: Utc::now(),
     };
-    let followup_id = followups::create_enqueued(tx, &new).await?;
-    Ok(Outcome::Accepted(followups::enqueue(tx, followup_id, channel).await?))
+    Ok(Outcome::Accepted(followups::create_enqueued(tx, &new).await?))
 }
 
 #[derive(Clone, Debug)]
