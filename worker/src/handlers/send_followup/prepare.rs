@@ -82,8 +82,12 @@ pub(super) async fn prepare(
         .ok_or_else(|| JobError::Permanent("lead vanished after the guard saw it".into()))?;
     let policy = workspaces::sending_policy(tx).await?;
     let now = Utc::now();
-    let decided = match check(tx, &followup, &lead, &policy, now).await? {
-        Check::Send => plan(tx, &followup, &lead, &policy, deps, now).await?,
+    let ended = match check(tx, &followup, &lead, &policy, now).await? {
+        Check::Send => match plan(tx, &followup, &lead, &policy, deps, now).await {
+            Ok(planned) => Ok(planned),
+            Err(Stop::Cannot(reason)) => Err((Status::Failed, reason)),
+            Err(Stop::Job(e)) => return Err(e),
+        },
         Check::End(status, reason) => Err((status, reason.to_owned())),
         // "Sorry we missed your call" the next morning is worse than none.
         Check::Later(_, reason) if followup.kind == "missed_call" => Err((Status::Skipped, reason.to_owned())),
@@ -94,7 +98,7 @@ pub(super) async fn prepare(
             return Ok(None);
         }
     };
-    let planned = match decided {
+    let planned = match ended {
         Ok(planned) => planned,
         Err((status, reason)) => {
             end(tx, &followup, status, &reason, None).await?;
@@ -189,7 +193,29 @@ struct Planned {
     request: Request,
 }
 
-/// `Err((status, reason))`: the follow-up cannot be sent at all.
+/// Why planning stopped.
+enum Stop {
+    /// The follow-up cannot be sent at all: it fails with this reason.
+    Cannot(String),
+    Job(JobError),
+}
+
+impl From<JobError> for Stop {
+    fn from(e: JobError) -> Self {
+        Stop::Job(e)
+    }
+}
+
+impl From<frontdesk_store::StoreError> for Stop {
+    fn from(e: frontdesk_store::StoreError) -> Self {
+        Stop::Job(e.into())
+    }
+}
+
+fn cannot(reason: impl Into<String>) -> Stop {
+    Stop::Cannot(reason.into())
+}
+
 async fn plan(
     tx: &mut TenantTx,
     followup: &Followup,
@@ -197,16 +223,13 @@ async fn plan(
     policy: &SendingPolicy,
     deps: &SendDeps,
     now: DateTime<Utc>,
-) -> Result<Result<Planned, (Status, String)>, JobError> {
+) -> Result<Planned, Stop> {
     let provider = followups::sending_provider(followup.channel);
-    let Some(integration) = integrations::find_by_provider(tx, provider).await? else {
-        return Ok(Err((Status::Failed, format!("no {} integration", provider.as_str()))));
-    };
+    let integration = integrations::find_by_provider(tx, provider)
+        .await?
+        .ok_or_else(|| cannot(format!("no {} integration", provider.as_str())))?;
     let vars = variables(policy, lead);
-    let mut body = match template::render(&followup.template, &vars) {
-        Ok(body) => body,
-        Err(e) => return Ok(Err((Status::Failed, format!("template: {e}")))),
-    };
+    let mut body = template::render(&followup.template, &vars).map_err(|e| cannot(format!("template: {e}")))?;
     let secret = match integration.sandbox {
         true => None,
         false => integrations::find_secret(tx, &deps.vault, integration.id).await?,
@@ -215,35 +238,25 @@ async fn plan(
         (Some(secret), _) => Ok(secret),
         // Sandbox sends never use the credential.
         (None, true) => Ok(Secret::new(String::new())),
-        (None, false) => Err((Status::Failed, format!("the {what} integration has no credential"))),
+        (None, false) => Err(cannot(format!("the {what} integration has no credential"))),
     };
+    let external_id = |what: &str| integration.external_id.clone().ok_or_else(|| cannot(format!("the {what}")));
     let to = lead.address(followup.channel).unwrap_or_default().to_owned();
     let mut subject = None;
     let request = match followup.channel {
         Channel::Sms => {
-            let Some(account_sid) = integration.external_id.clone() else {
-                return Ok(Err((Status::Failed, "the Twilio integration has no AccountSid".into())));
-            };
-            let auth_token = match credential("Twilio") {
-                Ok(token) => token,
-                Err(e) => return Ok(Err(e)),
-            };
+            let account_sid = external_id("Twilio integration has no AccountSid")?;
             let text = |key: &str| integration.settings[key].as_str().map(str::to_owned);
             Request::Sms(TwilioAccount {
                 account_sid,
-                auth_token,
+                auth_token: credential("Twilio")?,
                 from: text("from"),
                 messaging_service_sid: text("messaging_service_sid"),
             })
         }
         Channel::Whatsapp => {
-            let Some(phone_number_id) = integration.external_id.clone() else {
-                return Ok(Err((Status::Failed, "the WhatsApp integration has no phone_number_id".into())));
-            };
-            let sender = match credential("WhatsApp") {
-                Ok(access_token) => WhatsappSender { phone_number_id, access_token },
-                Err(e) => return Ok(Err(e)),
-            };
+            let phone_number_id = external_id("WhatsApp integration has no phone_number_id")?;
+            let sender = WhatsappSender { phone_number_id, access_token: credential("WhatsApp")? };
             let inside = lead.last_inbound_whatsapp_at.is_some_and(|t| now - t < WHATSAPP_WINDOW);
             let config = &integration.settings["template"];
             if inside {
@@ -252,31 +265,19 @@ async fn plan(
                 let fallback = approved_template(config, &vars).ok().flatten();
                 Request::WhatsappText { sender, fallback }
             } else {
-                match approved_template(config, &vars) {
-                    Ok(Some(template)) => {
-                        body = template_body(&template);
-                        Request::WhatsappTemplate { sender, template }
-                    }
-                    Ok(None) => {
-                        let reason = "outside the WhatsApp 24-hour window and no approved template is configured";
-                        return Ok(Err((Status::Failed, reason.into())));
-                    }
-                    Err(e) => return Ok(Err((Status::Failed, e))),
-                }
+                let template = approved_template(config, &vars).map_err(cannot)?.ok_or_else(|| {
+                    cannot("outside the WhatsApp 24-hour window and no approved template is configured")
+                })?;
+                body = template_body(&template);
+                Request::WhatsappTemplate { sender, template }
             }
         }
         Channel::Email => {
-            let account = match smtp_account(&integration, secret) {
-                Ok(account) => account,
-                Err(e) => return Ok(Err((Status::Failed, e))),
-            };
+            let account = smtp_account(&integration, secret.clone()).map_err(cannot)?;
             // Reply in the lead's own thread when they have emailed us.
             let thread = messages::latest_inbound_email(tx, lead.id).await?;
             let own = followup.subject.as_deref().unwrap_or("{studio_name}");
-            let rendered = match template::render(own, &vars) {
-                Ok(s) => s,
-                Err(e) => return Ok(Err((Status::Failed, format!("subject template: {e}")))),
-            };
+            let rendered = template::render(own, &vars).map_err(|e| cannot(format!("subject template: {e}")))?;
             subject = Some(match thread.as_ref().and_then(|(_, s)| s.as_deref()) {
                 Some(theirs) if theirs.to_ascii_lowercase().starts_with("re:") => theirs.to_owned(),
                 Some(theirs) => format!("Re: {theirs}"),
@@ -285,7 +286,7 @@ async fn plan(
             Request::Email { account, in_reply_to: thread.map(|(id, _)| id) }
         }
     };
-    Ok(Ok(Planned { sandbox: integration.sandbox, to, body, subject, request }))
+    Ok(Planned { sandbox: integration.sandbox, to, body, subject, request })
 }
 
 fn variables(policy: &SendingPolicy, lead: &Lead) -> HashMap<&'static str, String> {
