@@ -1,4 +1,4 @@
-//! `cargo run --release -p frontdesk-queue --example bench -- [redis_url] [n] [c,c,...]`
+//! `cargo run --release -p frontdesk-queue --example bench -- [redis_url] [n] [c,c,...] [scenario,...]`
 //! (the CLI's `frontdesk bench queue` calls the same entry point).
 
 #[tokio::main]
@@ -11,6 +11,10 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| s.split(',').map(str::parse).collect::<Result<_, _>>())
         .transpose()?
         .unwrap_or_else(|| vec![16, 64]);
-    frontdesk_queue::bench::run(&url, n, &levels).await?;
+    let only: Vec<frontdesk_queue::bench::Scenario> = match args.next() {
+        Some(s) => s.split(',').map(str::parse).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?,
+        None => Vec::new(),
+    };
+    frontdesk_queue::bench::run(&url, n, &levels, &only).await?;
     Ok(())
 }

@@ -182,6 +182,13 @@ fn to_task(queue: &str, r: Vec<Option<String>>) -> Result<Task<Value>, QueueErro
     let payload = payload.unwrap_or_default();
     let args = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
     let attempts: usize = att.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
+    // A job nothing has moved since enqueue has no `state` field; the
+    // structure it was listed from says whether it waits or is scheduled.
+    let state = state.or_else(|| match seg.as_str() {
+        "pending" => Some("waiting".to_owned()),
+        "queued" => Some("scheduled".to_owned()),
+        _ => None,
+    });
     let mut meta = HashMap::new();
     for (k, v) in [("workspace", ws), ("state", state), ("last_error", last_error), ("reason", reason)] {
         if let Some(v) = v {

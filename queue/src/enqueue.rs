@@ -53,20 +53,21 @@ impl RedisQueue {
                         None => (uuid::Uuid::now_v7().to_string(), ""),
                     };
                     let run_at = envelope.run_at.map(|t| t.timestamp_millis().max(0)).unwrap_or(0);
-                    let (rl_key, rl_max, rl_win) = match &options.rate_limit {
-                        Some(rl) => (rl.key.as_str(), rl.max, ms(rl.per)),
-                        None => ("", 0, 0),
-                    };
                     inv.arg(id)
                         .arg(envelope.workspace_id.to_string())
                         .arg(serde_json::to_string(&envelope.payload)?)
                         .arg(envelope.max_attempts.max(1))
-                        .arg(run_at)
-                        .arg(envelope.dedupe_key.as_deref().unwrap_or(""))
-                        .arg(rl_key)
-                        .arg(rl_max)
-                        .arg(rl_win)
-                        .arg(check);
+                        .arg(run_at);
+                    let dedupe = envelope.dedupe_key.as_deref().unwrap_or("");
+                    if check.is_empty() && dedupe.is_empty() && options.rate_limit.is_none() {
+                        inv.arg("");
+                        continue;
+                    }
+                    let (rl_key, rl_max, rl_win) = match &options.rate_limit {
+                        Some(rl) => (rl.key.as_str(), rl.max, ms(rl.per)),
+                        None => ("", 0, 0),
+                    };
+                    inv.arg("1").arg(check).arg(dedupe).arg(rl_key).arg(rl_max).arg(rl_win);
                 }
                 let created: Vec<i64> = inv.invoke_async(&mut conn).await?;
                 if created.len() != chunk.len() {

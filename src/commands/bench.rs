@@ -57,6 +57,9 @@ pub struct QueueArgs {
     /// Worker concurrency; repeat for several levels (default 16 and 64).
     #[arg(short = 'c', long)]
     concurrency: Vec<usize>,
+    /// Run only these parts (repeatable): throughput, idle, fairness, memory. Default: all.
+    #[arg(long)]
+    only: Vec<frontdesk_queue::bench::Scenario>,
 }
 
 #[derive(Args)]
@@ -72,7 +75,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Classify(args) => classify(config, args).await,
         BenchCommand::Queue(args) => {
-            Ok(frontdesk_queue::bench::run(&args.redis_url, args.jobs, &args.concurrency).await?)
+            Ok(frontdesk_queue::bench::run(&args.redis_url, args.jobs, &args.concurrency, &args.only).await?)
         }
         BenchCommand::Ingest(args) => ingest(config, args).await,
     }

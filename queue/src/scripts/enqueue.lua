@@ -1,8 +1,14 @@
--- Batch enqueue. ARGV: base, default_cap, dedupe_ttl_ms, then groups of 10:
--- id, ws, payload, max_attempts, run_at_ms (0 = now), dedupe key ('' = none),
--- rate key ('' = none), rate max, rate window ms, check ('1' if the id came
--- from the caller; generated UUIDv7s cannot collide and skip the lookup).
+-- Batch enqueue. ARGV: base, default_cap, dedupe_ttl_ms, then one group per
+-- job: id, ws, payload, max_attempts, run_at_ms (0 = now), x, and when x is
+-- '1' five more: check ('1' if the id came from the caller; generated
+-- UUIDv7s cannot collide and skip the lookup), dedupe key ('' = none), rate
+-- key ('' = none), rate max, rate window ms. Most jobs have none of those,
+-- and every argument costs Redis a string; hence the short plain group.
 -- Returns one 1 (created) or 0 (duplicate) per job.
+-- The hash gets no `state` here (one field less to write per job): absent
+-- means nothing has moved the job since enqueue, and the structure holding
+-- its id (ready list, B:sched, B:leases) says whether it waits, is
+-- scheduled or runs.
 local default_cap = tonumber(ARGV[2])
 local dedupe_ttl = tonumber(ARGV[3])
 local now = now_ms()
@@ -12,31 +18,33 @@ local out = {}
 local c = counters()
 local touched = {}
 local ready = 0
-for i = 4, #ARGV, 10 do
+local i = 4
+while i <= #ARGV do
   local id, ws, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local max_attempts, run_at, dedupe = ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
+  local max_attempts, run_at = ARGV[i + 3], tonumber(ARGV[i + 4])
+  local extra = ARGV[i + 5] == '1'
+  local x = i + 6
+  if extra then i = i + 11 else i = i + 6 end
   local jk = k_job(id)
-  local dup = ARGV[i + 9] == '1' and redis.call('EXISTS', jk) == 1
-  if not dup and dedupe ~= '' then
-    dup = not redis.call('SET', B .. ':dedupe:' .. dedupe, id, 'NX', 'PX', dedupe_ttl)
+  local dup = false
+  if extra then
+    dup = ARGV[x] == '1' and redis.call('EXISTS', jk) == 1
+    if not dup and ARGV[x + 1] ~= '' then
+      dup = not redis.call('SET', B .. ':dedupe:' .. ARGV[x + 1], id, 'NX', 'PX', dedupe_ttl)
+    end
   end
   if dup then
     c.add(K_STATS, 'duplicates', 1)
     out[#out + 1] = 0
   else
-    local due = run_at <= now
-    local state = 'scheduled'
-    if due then state = 'waiting' end
-    if ARGV[i + 6] ~= '' then
-      redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-        'ready_at', now_s, 'state', state,
-        'rl_key', ARGV[i + 6], 'rl_max', ARGV[i + 7], 'rl_win', ARGV[i + 8])
+    if extra and ARGV[x + 2] ~= '' then
+      redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts, 'ready_at', now_s,
+        'rl_key', ARGV[x + 2], 'rl_max', ARGV[x + 3], 'rl_win', ARGV[x + 4])
     else
       -- `att` (failed attempts) starts absent (0): fewer fields, less memory.
-      redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts,
-        'ready_at', now_s, 'state', state)
+      redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts, 'ready_at', now_s)
     end
-    if due then
+    if run_at <= now then
       -- Appended per workspace after the loop: one RPUSH per workspace.
       local ids = touched[ws]
       if not ids then ids = {}; touched[ws] = ids end
