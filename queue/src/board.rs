@@ -182,13 +182,14 @@ fn to_task(queue: &str, r: Vec<Option<String>>) -> Result<Task<Value>, QueueErro
     let payload = payload.unwrap_or_default();
     let args = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
     let attempts: usize = att.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
-    // A job nothing has moved since enqueue has no `state` field; the
-    // structure it was listed from says whether it waits or is scheduled.
-    let state = state.or_else(|| match seg.as_str() {
-        "pending" => Some("waiting".to_owned()),
-        "queued" => Some("scheduled".to_owned()),
-        _ => None,
-    });
+    // Delivery does not write `state`, and a job nothing has moved since
+    // enqueue has none; the structure it was listed from says the rest.
+    let state = match seg.as_str() {
+        "running" => Some("running".to_owned()),
+        "pending" => state.or_else(|| Some("waiting".to_owned())),
+        "queued" => state.or_else(|| Some("scheduled".to_owned())),
+        _ => state,
+    };
     let mut meta = HashMap::new();
     for (k, v) in [("workspace", ws), ("state", state), ("last_error", last_error), ("reason", reason)] {
         if let Some(v) = v {

@@ -4,7 +4,7 @@
 //!
 //! | key | type | holds |
 //! |-----|------|-------|
-//! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `att` (attempts used), `state` (absent until the job is first promoted, released or settled), `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win` |
+//! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `att` (attempts used), `state` (absent until something moves the job: promotion, release, lease expiry, settle), `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win` |
 //! | `B:w:<ws>:ready` | LIST | the workspace's waiting job ids, FIFO |
 //! | `B:w:<ws>` | HASH | per-workspace `inflight`, `cap` (override), and counters `scheduled`, `retrying`, `dead`, `completed`, `failed` |
 //! | `B:ring` | LIST | workspaces with ready work and room under their cap, round robin |

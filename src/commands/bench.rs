@@ -57,8 +57,8 @@ pub struct QueueArgs {
     /// Worker concurrency; repeat for several levels (default 16 and 64).
     #[arg(short = 'c', long)]
     concurrency: Vec<usize>,
-    /// Run only these parts (repeatable): throughput, idle, fairness, memory. Default: all.
-    #[arg(long)]
+    /// Run only these parts (comma-separated or repeated): throughput, idle, fairness, memory. Default: all.
+    #[arg(long, value_delimiter = ',')]
     only: Vec<frontdesk_queue::bench::Scenario>,
 }
 

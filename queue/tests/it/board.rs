@@ -203,6 +203,7 @@ async fn board_lists_each_status_in_pages_that_neither_repeat_nor_skip() {
     for t in &pending {
         assert_eq!(t.ctx().status(), Status::Pending);
         assert_eq!(t.ctx().queue().map(|q| q.as_ref()), Some(QUEUE));
+        assert_eq!(t.ctx().metadata().get("state"), Some("waiting"));
         by_ws.entry(t.ctx().metadata().get("workspace").unwrap().to_owned()).or_default().push(n_of(t));
     }
     assert_eq!(by_ws[&a.to_string()], (0..7).collect::<Vec<_>>());
@@ -228,6 +229,7 @@ async fn board_lists_each_status_in_pages_that_neither_repeat_nor_skip() {
         assert_eq!(t.ctx().status(), Status::Running);
         assert_eq!(t.ctx().attempt(), 1);
         assert!(t.ctx().metadata().get("fence").unwrap().parse::<u64>().unwrap() > 0);
+        assert_eq!(t.ctx().metadata().get("state"), Some("running"));
     }
 
     // No status: all 22, running first, then queued, then pending; pages of 5.
