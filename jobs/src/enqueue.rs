@@ -36,11 +36,20 @@ pub struct RateLimit {
     pub key: String,
     pub max: u32,
     pub per: Duration,
+    /// Goes ahead of the ordinary jobs already waiting for this key: a job
+    /// over the limit takes the next free start instead of the end of the
+    /// line. For replies to something a lead just did (a missed call), not
+    /// for campaigns. The limit itself holds either way.
+    pub urgent: bool,
 }
 
 impl RateLimit {
     pub fn new(key: impl Into<String>, max: u32, per: Duration) -> Self {
-        Self { key: key.into(), max, per }
+        Self { key: key.into(), max, per, urgent: false }
+    }
+
+    pub fn urgent(self) -> Self {
+        Self { urgent: true, ..self }
     }
 }
 

@@ -63,11 +63,11 @@ impl RedisQueue {
                         inv.arg("");
                         continue;
                     }
-                    let (rl_key, rl_max, rl_win) = match &options.rate_limit {
-                        Some(rl) => (rl.key.as_str(), rl.max, ms(rl.per)),
-                        None => ("", 0, 0),
+                    let (rl_key, rl_max, rl_win, rl_urgent) = match &options.rate_limit {
+                        Some(rl) => (rl.key.as_str(), rl.max, ms(rl.per), if rl.urgent { "1" } else { "" }),
+                        None => ("", 0, 0, ""),
                     };
-                    inv.arg("1").arg(check).arg(dedupe).arg(rl_key).arg(rl_max).arg(rl_win);
+                    inv.arg("1").arg(check).arg(dedupe).arg(rl_key).arg(rl_max).arg(rl_win).arg(rl_urgent);
                 }
                 let created: Vec<i64> = inv.invoke_async(&mut conn).await?;
                 if created.len() != chunk.len() {

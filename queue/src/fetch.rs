@@ -320,7 +320,8 @@ fn parse_fetch(reply: Vec<Value>) -> Result<FetchReply, QueueError> {
         more,
     };
     // One group per workspace visit: ws, k, then k jobs of id, fence,
-    // attempts, max, payload, rl_key (and rl_max, rl_win if rl_key is set).
+    // attempts, max, payload, rl_key (and rl_max, rl_win, rl_urgent if
+    // rl_key is set).
     while out.jobs.len() < n {
         let workspace = text(it.next())?;
         let k = usize::try_from(int(it.next())?).map_err(|_| bad("negative group size"))?;
@@ -339,7 +340,8 @@ fn parse_fetch(reply: Vec<Value>) -> Result<FetchReply, QueueError> {
             } else {
                 let max = text(it.next())?.parse().unwrap_or(1);
                 let per = Duration::from_millis(text(it.next())?.parse().unwrap_or(1000));
-                Some(RateLimit { key: rl_key, max, per })
+                let urgent = text(it.next())? == "1";
+                Some(RateLimit { key: rl_key, max, per, urgent })
             };
             out.jobs.push(Delivery {
                 id,
@@ -420,8 +422,8 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                     let member = format!("{}:{}", d.id, d.fence);
                     let namespace = self.queue.config().namespace.clone();
                     let conn = self.queue.conn();
-                    let ws = d.workspace.clone();
-                    let fut = async move { rate_limit::admit(conn, &namespace, &ws, &limit, &member).await };
+                    let (ws, id) = (d.workspace.clone(), d.id.clone());
+                    let fut = async move { rate_limit::admit(conn, &namespace, &ws, &limit, &id, &member).await };
                     self.admitting = Some((fut.boxed(), d));
                     continue;
                 }
@@ -536,6 +538,7 @@ mod tests {
             bulk("twilio:+1555"),
             bulk("2"),
             bulk("1000"),
+            bulk("1"),
             // Visit 2: workspace b, one job.
             bulk("b"),
             Value::Int(1),
@@ -554,7 +557,10 @@ mod tests {
         assert_eq!(out.jobs[1].max_attempts, 5);
         assert_eq!(out.jobs[1].payload, "{\"n\":2}");
         let rl = out.jobs[1].rate_limit.as_ref().unwrap();
-        assert_eq!((rl.key.as_str(), rl.max, rl.per), ("twilio:+1555", 2, Duration::from_millis(1000)));
+        assert_eq!(
+            (rl.key.as_str(), rl.max, rl.per, rl.urgent),
+            ("twilio:+1555", 2, Duration::from_millis(1000), true)
+        );
         assert!(out.jobs[0].rate_limit.is_none() && out.jobs[2].rate_limit.is_none());
     }
 

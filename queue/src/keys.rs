@@ -22,7 +22,9 @@
 //!
 //! Rate limits are shared by every queue, so they live in their own slot per
 //! (workspace, provider key): `{<namespace>:rl:<ws>:<key>}:log` (ZSET of
-//! start times) and `…:cursor` (STRING, next deferral slot).
+//! start times), `…:cursor` and `…:urgent` (STRINGs, the next deferral slot of
+//! ordinary and of urgent jobs) and `…:waiting` (ZSET: urgent job id -> the
+//! start it was deferred to; ordinary jobs leave those starts free).
 //!
 //! The namespace's queue names (for apalis-board's `ListQueues` and the
 //! all-queue listings) live in `{<namespace>}:queues` (SET), its own slot;
@@ -103,9 +105,12 @@ pub(crate) fn queue_registry(namespace: &str) -> String {
 }
 
 /// The two keys of one rate-limit bucket, sharing one hash tag.
-pub(crate) fn rate_limit_keys(namespace: &str, ws: &str, key: &str) -> (String, String) {
+/// The start log, the deferral cursors of ordinary and of urgent jobs, and
+/// the urgent jobs waiting for a start, for one (workspace, provider key);
+/// one hash tag.
+pub(crate) fn rate_limit_keys(namespace: &str, ws: &str, key: &str) -> [String; 4] {
     let tag = format!("{{{namespace}:rl:{ws}:{key}}}");
-    (format!("{tag}:log"), format!("{tag}:cursor"))
+    [format!("{tag}:log"), format!("{tag}:cursor"), format!("{tag}:urgent"), format!("{tag}:waiting")]
 }
 
 #[cfg(test)]

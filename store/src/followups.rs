@@ -30,7 +30,9 @@ pub struct NewFollowup<'a> {
 }
 
 /// Creates a follow-up to send now: `enqueued`, with the outbox entry that
-/// sends it (rate-limited per provider sender, like scheduled ones).
+/// sends it. It counts against the provider sender's rate limit like
+/// scheduled ones, but as urgent: it answers something the lead just did,
+/// so it goes ahead of campaign sends waiting on the same sender.
 pub async fn create_enqueued(
     tx: &mut TenantTx,
     new: &NewFollowup<'_>,
@@ -51,7 +53,7 @@ pub async fn create_enqueued(
     )
     .execute(tx.conn())
     .await?;
-    let limit = sender_rate_limit(tx, new.channel).await?;
+    let limit = sender_rate_limit(tx, new.channel).await?.map(RateLimit::urgent);
     add_send(tx, id, limit).await
 }
 

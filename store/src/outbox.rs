@@ -32,8 +32,8 @@ pub async fn add(
     let id = OutboxId::new();
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO outbox (workspace_id, id, queue, payload, dedupe_key, max_attempts, run_at, enqueued_at,
-                               rate_limit_key, rate_limit_max, rate_limit_per_ms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, $10)
+                               rate_limit_key, rate_limit_max, rate_limit_per_ms, rate_limit_urgent)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, $10, $11)
            ON CONFLICT (workspace_id, dedupe_key) WHERE done_at IS NULL AND dedupe_key IS NOT NULL DO NOTHING
            RETURNING id AS "id: OutboxId""#,
         ws as WorkspaceId,
@@ -45,7 +45,8 @@ pub async fn add(
         envelope.run_at,
         envelope.rate_limit.as_ref().map(|l| l.key.as_str()),
         envelope.rate_limit.as_ref().map(|l| l.max.min(i32::MAX as u32) as i32),
-        envelope.rate_limit.as_ref().map(|l| l.per.as_millis().clamp(1, i32::MAX as u128) as i32)
+        envelope.rate_limit.as_ref().map(|l| l.per.as_millis().clamp(1, i32::MAX as u128) as i32),
+        envelope.rate_limit.as_ref().is_some_and(|l| l.urgent)
     )
     .fetch_optional(tx.conn())
     .await?;
@@ -109,7 +110,7 @@ pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>,
     let rows = sqlx::query!(
         r#"SELECT workspace_id AS "workspace_id!: WorkspaceId", id AS "id!: OutboxId", queue AS "queue!", payload AS "payload!",
                   max_attempts AS "max_attempts!", run_at, relay_attempts AS "relay_attempts!",
-                  rate_limit_key, rate_limit_max, rate_limit_per_ms
+                  rate_limit_key, rate_limit_max, rate_limit_per_ms, rate_limit_urgent AS "rate_limit_urgent!"
            FROM outbox_claim($1, $2)"#,
         limit as i32,
         stale
@@ -134,7 +135,8 @@ pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>,
                     max_attempts: r.max_attempts.max(1) as u32,
                     rate_limit: match (r.rate_limit_key, r.rate_limit_max, r.rate_limit_per_ms) {
                         (Some(key), Some(max), Some(per_ms)) => {
-                            Some(RateLimit::new(key, max as u32, Duration::from_millis(per_ms as u64)))
+                            let limit = RateLimit::new(key, max as u32, Duration::from_millis(per_ms as u64));
+                            Some(if r.rate_limit_urgent { limit.urgent() } else { limit })
                         }
                         _ => None,
                     },

@@ -654,6 +654,41 @@ async fn a_missed_call_is_texted_back_within_seconds(owner: PgPool) {
     assert!(field(&forms[0], "Body").contains("Iron Temple"), "{:?}", field(&forms[0], "Body"));
 }
 
+/// The studio's own campaign must not delay its missed-call text-back: both
+/// go through one Twilio number at 1 message a second, and the text-back
+/// takes the next free start instead of waiting behind the campaign.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_missed_call_text_back_goes_ahead_of_a_campaign_on_the_same_number(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let twilio = fake_twilio().await;
+    let ws = app.workspace("Iron Temple").await;
+    app.twilio(ws, AC_A, NUM_A, "token-a").await;
+    for n in 0..6 {
+        let l = lead(&app, ws, "Lead", &format!("+1555400{n:04}"), None).await;
+        due(&app, ws, l, "cron", "sms", "Spring offer").await;
+    }
+    running(&app, Some(&twilio), None).await;
+    // The first campaign send went out; the other five wait on the limit.
+    assert!(eventually(Duration::from_secs(10), || async { !twilio_sends(&twilio).await.is_empty() }).await);
+    let call = [
+        ("CallSid", "CA0003"),
+        ("AccountSid", AC_A),
+        ("From", "+15557770010"),
+        ("To", NUM_A),
+        ("CallStatus", "no-answer"),
+        ("Direction", "inbound"),
+    ];
+    assert!(app.post_twilio("/webhooks/twilio/voice", &call, "token-a").await.status().is_success());
+    let answered = || async { twilio_sends(&twilio).await.iter().any(|f| field(f, "To") == "+15557770010") };
+    assert!(eventually(Duration::from_secs(15), answered).await, "no text-back");
+    let sends = twilio_sends(&twilio).await;
+    let position = sends.iter().position(|f| field(f, "To") == "+15557770010").unwrap();
+    // Behind the campaign it would be the 7th send; it takes the next free
+    // second instead (2nd, or 3rd if that second was already being handed out).
+    assert!(position <= 2, "text-back was send {} of {}", position + 1, sends.len());
+    assert!(field(&sends[position], "Body").contains("Iron Temple"));
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn two_scheduler_replicas_enqueue_each_due_follow_up_exactly_once(owner: PgPool) {
     let app = TestApp::spawn(&owner).await;

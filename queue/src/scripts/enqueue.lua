@@ -1,9 +1,10 @@
 -- Batch enqueue. ARGV: base, default_cap, dedupe_ttl_ms, then one group per
 -- job: id, ws, payload, max_attempts, run_at_ms (0 = now), x, and when x is
--- '1' five more: check ('1' if the id came from the caller; generated
+-- '1' six more: check ('1' if the id came from the caller; generated
 -- UUIDv7s cannot collide and skip the lookup), dedupe key ('' = none), rate
--- key ('' = none), rate max, rate window ms. Most jobs have none of those,
--- and every argument costs Redis a string; hence the short plain group.
+-- key ('' = none), rate max, rate window ms, rate urgent ('1' or '').
+-- Most jobs have none of those, and every argument costs Redis a string;
+-- hence the short plain group.
 -- Returns one 1 (created) or 0 (duplicate) per job.
 -- The hash gets no `state` here (one field less to write per job): absent
 -- means nothing has moved the job since enqueue, and the structure holding
@@ -24,7 +25,7 @@ while i <= #ARGV do
   local max_attempts, run_at = ARGV[i + 3], tonumber(ARGV[i + 4])
   local extra = ARGV[i + 5] == '1'
   local x = i + 6
-  if extra then i = i + 11 else i = i + 6 end
+  if extra then i = i + 12 else i = i + 6 end
   local jk = k_job(id)
   local dup = false
   if extra then
@@ -39,7 +40,7 @@ while i <= #ARGV do
   else
     if extra and ARGV[x + 2] ~= '' then
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts, 'ready_at', now_s,
-        'rl_key', ARGV[x + 2], 'rl_max', ARGV[x + 3], 'rl_win', ARGV[x + 4])
+        'rl_key', ARGV[x + 2], 'rl_max', ARGV[x + 3], 'rl_win', ARGV[x + 4], 'rl_urgent', ARGV[x + 5])
     else
       -- `att` (failed attempts) starts absent (0): fewer fields, less memory.
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts, 'ready_at', now_s)

@@ -6,8 +6,8 @@
 -- ARGV: base, batch, default_cap, lease_ms, promote_limit, reap_limit, dead_ttl_ms, quantum
 -- Returns {ms until the next scheduled job or lease expiry (or -1), more (0/1),
 --   n, then one group per workspace visit that leased jobs: ws, k, and k jobs,
---   each id, fence, attempts, max, payload, rl_key, and rl_max, rl_win only
---   when rl_key is not ''}
+--   each id, fence, attempts, max, payload, rl_key, and rl_max, rl_win,
+--   rl_urgent only when rl_key is not ''}
 -- Numbers passed to redis.call or concatenated are formatted with sprintf by
 -- Lua; per-job values are kept as strings where they can be.
 local batch = tonumber(ARGV[2])
@@ -147,11 +147,12 @@ while n < batch and steps < max_steps and ring_len > 0 do
           out[o + 4] = f[2]
           out[o + 5] = f[1]
           if f[4] and f[4] ~= '' then
-            local rl = redis.call('HMGET', jk, 'rl_max', 'rl_win')
+            local rl = redis.call('HMGET', jk, 'rl_max', 'rl_win', 'rl_urgent')
             out[o + 6] = f[4]
             out[o + 7] = rl[1] or '0'
             out[o + 8] = rl[2] or '0'
-            o = o + 8
+            out[o + 9] = rl[3] or ''
+            o = o + 9
           else
             out[o + 6] = ''
             o = o + 6
