@@ -97,6 +97,9 @@ pub struct FairBackend<Args> {
     waiting: Option<BoxFuture<'static, ()>>,
     /// A rate-limit check for the job about to be handed out.
     admitting: Option<(AdmitFuture, Delivery)>,
+    /// The earliest start promised to a job this backend deferred: an idle
+    /// wait ends by then, since nothing else announces that it fell due.
+    wake_at: Option<tokio::time::Instant>,
     buffer: VecDeque<Delivery>,
     error_backoff: Duration,
     /// Jobs asked for per fetch: `batch_size`, grown while the buffer keeps
@@ -137,6 +140,7 @@ impl RedisQueue {
             fetching: None,
             waiting: None,
             admitting: None,
+            wake_at: None,
             buffer: VecDeque::new(),
             error_backoff: Duration::ZERO,
             fetch_size: self.config().batch_size,
@@ -210,6 +214,10 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
     fn start_fetch(&mut self) {
         let seen = self.signal.generation();
         self.starved = false;
+        // This fetch promotes whatever fell due by now.
+        if self.wake_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
+            self.wake_at = None;
+        }
         self.fetching = Some((self.fetch(self.fetch_size), seen, self.fetch_size));
     }
 
@@ -265,7 +273,10 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
         }
         if !got && !reply.more && self.buffer.is_empty() {
             let idle = self.queue.config().idle_poll;
-            let timeout = reply.next_wake.map_or(idle, |d| d.min(idle));
+            let mut timeout = reply.next_wake.map_or(idle, |d| d.min(idle));
+            if let Some(at) = self.wake_at {
+                timeout = timeout.min(at.saturating_duration_since(tokio::time::Instant::now()));
+            }
             self.waiting = Some(self.signal.clone().wait(seen, timeout).boxed());
         }
     }
@@ -383,12 +394,8 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                 self.take_reply(reply, seen, asked);
                 continue;
             }
-            if let Some(wait) = &mut self.waiting {
-                match wait.poll_unpin(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(()) => self.waiting = None,
-                }
-            }
+            // Before the idle wait: a check in flight must finish (and its
+            // job start) even while this backend otherwise has nothing to do.
             if let Some((fut, _)) = &mut self.admitting {
                 let admission = match fut.poll_unpin(cx) {
                     Poll::Pending => return Poll::Pending,
@@ -401,8 +408,13 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                             return Poll::Ready(Some(Ok(task)));
                         }
                     }
-                    Ok(Admission::RetryAt(until_ms)) => {
-                        self.settle_later(&d, OutcomeKind::Postpone { until_ms });
+                    Ok(Admission::RetryAt { at_ms, after }) => {
+                        self.settle_later(&d, OutcomeKind::Postpone { until_ms: at_ms });
+                        let at = tokio::time::Instant::now() + after + Duration::from_millis(1);
+                        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+                        // An idle wait begun before this knew nothing of it:
+                        // the next fetch's wait will end in time.
+                        self.waiting = None;
                     }
                     Err(e) => {
                         // Cannot prove the limit has room: do not run it now.
@@ -413,6 +425,12 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                 }
                 continue;
             }
+            if let Some(wait) = &mut self.waiting {
+                match wait.poll_unpin(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => self.waiting = None,
+                }
+            }
             if let Some(d) = self.buffer.pop_front() {
                 // Refill before running dry, so slots never wait on a round trip.
                 if self.buffer.len() < self.fetch_size && self.fetching.is_none() {
@@ -422,8 +440,9 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                     let member = format!("{}:{}", d.id, d.fence);
                     let namespace = self.queue.config().namespace.clone();
                     let conn = self.queue.conn();
-                    let (ws, id) = (d.workspace.clone(), d.id.clone());
-                    let fut = async move { rate_limit::admit(conn, &namespace, &ws, &limit, &id, &member).await };
+                    let (ws, id, grace) = (d.workspace.clone(), d.id.clone(), self.queue.config().lease);
+                    let fut =
+                        async move { rate_limit::admit(conn, &namespace, &ws, &limit, &id, &member, grace).await };
                     self.admitting = Some((fut.boxed(), d));
                     continue;
                 }

@@ -4,7 +4,7 @@
 //!
 //! | key | type | holds |
 //! |-----|------|-------|
-//! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `att` (attempts used), `state` (absent until something moves the job: promotion, release, lease expiry, settle), `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win` |
+//! | `B:job:<id>` | HASH | `ws`, `payload`, `max`, `att` (attempts used), `state` (absent until something moves the job: promotion, release, lease expiry, settle), `ready_at`, `finished_at`, `last_error`, `reason`, `rl_key`/`rl_max`/`rl_win`/`rl_urgent` (only when urgent) |
 //! | `B:w:<ws>:ready` | LIST | the workspace's waiting job ids, FIFO |
 //! | `B:w:<ws>` | HASH | per-workspace `inflight`, `cap` (override), and counters `scheduled`, `retrying`, `dead`, `completed`, `failed` |
 //! | `B:ring` | LIST | workspaces with ready work and room under their cap, round robin |
@@ -23,8 +23,8 @@
 //! Rate limits are shared by every queue, so they live in their own slot per
 //! (workspace, provider key): `{<namespace>:rl:<ws>:<key>}:log` (ZSET of
 //! start times), `…:cursor` and `…:urgent` (STRINGs, the next deferral slot of
-//! ordinary and of urgent jobs) and `…:waiting` (ZSET: urgent job id -> the
-//! start it was deferred to; ordinary jobs leave those starts free).
+//! ordinary and of urgent jobs), and `…:waiting` and `…:promised` (ZSETs:
+//! deferred urgent and ordinary job id -> the start it was promised).
 //!
 //! The namespace's queue names (for apalis-board's `ListQueues` and the
 //! all-queue listings) live in `{<namespace>}:queues` (SET), its own slot;
@@ -104,13 +104,12 @@ pub(crate) fn queue_registry(namespace: &str) -> String {
     format!("{{{namespace}}}:queues")
 }
 
-/// The two keys of one rate-limit bucket, sharing one hash tag.
 /// The start log, the deferral cursors of ordinary and of urgent jobs, and
-/// the urgent jobs waiting for a start, for one (workspace, provider key);
-/// one hash tag.
-pub(crate) fn rate_limit_keys(namespace: &str, ws: &str, key: &str) -> [String; 4] {
+/// the starts promised to deferred urgent and ordinary jobs, for one
+/// (workspace, provider key); one hash tag.
+pub(crate) fn rate_limit_keys(namespace: &str, ws: &str, key: &str) -> [String; 5] {
     let tag = format!("{{{namespace}:rl:{ws}:{key}}}");
-    [format!("{tag}:log"), format!("{tag}:cursor"), format!("{tag}:urgent"), format!("{tag}:waiting")]
+    ["log", "cursor", "urgent", "waiting", "promised"].map(|k| format!("{tag}:{k}"))
 }
 
 #[cfg(test)]

@@ -9,12 +9,16 @@
 //! `per / 20` (at most 50 ms) so handler start times, which trail admission
 //! by a scheduling delay, stay within the limit too.
 //!
-//! Deferred jobs are spread one start apart behind a cursor, so a campaign of
-//! N sends is deferred once each, not retried N times. An urgent job (a
-//! missed-call text-back) has its own cursor and is deferred to the next
-//! free start, not behind the campaign; until it has started, ordinary jobs
-//! count it as a start already taken, so the campaign job that was due at
-//! that start is deferred again, to the end of the line.
+//! A job over the limit is promised a start: the next free one behind a
+//! cursor, so a campaign of N sends is deferred once each, not retried N
+//! times, and starts in order. Promises are spaced by the widened window; a
+//! job that comes back for its promised start is checked against the bare
+//! one, so a predecessor that started a few ms late does not cost it its
+//! turn. An urgent job (a missed-call text-back) has its own cursor from the
+//! next free start, not behind the campaign, and starts promised to urgent
+//! jobs count as taken for ordinary ones: the campaign job due at that start
+//! is promised another at the end of the line. A promise lapses if its job
+//! does not come back within a lease of the promised start.
 
 use redis::aio::ConnectionManager;
 
@@ -25,12 +29,17 @@ pub use frontdesk_jobs::RateLimit;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Admission {
     Granted,
-    /// Try again at this Redis time (ms since the epoch).
-    RetryAt(u64),
+    /// Try again at `at_ms` (Redis time, ms since the epoch), which is
+    /// `after` from now.
+    RetryAt {
+        at_ms: u64,
+        after: std::time::Duration,
+    },
 }
 
 /// Records a start for `member` (this delivery of `job_id`) if the window
-/// has room.
+/// has room. A start promised to a deferred job is kept for `grace` (a
+/// lease) after it falls due.
 pub(crate) async fn admit(
     mut conn: ConnectionManager,
     namespace: &str,
@@ -38,19 +47,27 @@ pub(crate) async fn admit(
     limit: &RateLimit,
     job_id: &str,
     member: &str,
+    grace: std::time::Duration,
 ) -> Result<Admission, QueueError> {
-    let [log, cursor, urgent_cursor, urgent_waiting] = keys::rate_limit_keys(namespace, workspace, &limit.key);
-    let (granted, at): (i64, u64) = scripts::RATE_LIMIT
+    let [log, cursor, urgent_cursor, urgent_promised, promised] =
+        keys::rate_limit_keys(namespace, workspace, &limit.key);
+    let (granted, at, after): (i64, u64, u64) = scripts::RATE_LIMIT
         .key(log)
         .key(cursor)
         .key(urgent_cursor)
-        .key(urgent_waiting)
+        .key(urgent_promised)
+        .key(promised)
         .arg(limit.max.max(1))
         .arg(ms(limit.per).max(1))
         .arg(member)
         .arg(if limit.urgent { "1" } else { "" })
         .arg(job_id)
+        .arg(ms(grace).max(1))
         .invoke_async(&mut conn)
         .await?;
-    Ok(if granted == 1 { Admission::Granted } else { Admission::RetryAt(at) })
+    Ok(if granted == 1 {
+        Admission::Granted
+    } else {
+        Admission::RetryAt { at_ms: at, after: std::time::Duration::from_millis(after) }
+    })
 }

@@ -18,6 +18,15 @@ use crate::{
     outbox,
 };
 
+/// The kind of the text-back a missed call gets. It answers something the
+/// lead just did, so its send is urgent (see [`RateLimit::urgent`]).
+pub const MISSED_CALL: &str = "missed_call";
+
+/// The provider limit a send of a follow-up of `kind` counts against.
+fn limit_for(kind: &str, limit: Option<RateLimit>) -> Option<RateLimit> {
+    if kind == MISSED_CALL { limit.map(RateLimit::urgent) } else { limit }
+}
+
 #[derive(Clone, Debug)]
 pub struct NewFollowup<'a> {
     pub lead_id: LeadId,
@@ -30,9 +39,7 @@ pub struct NewFollowup<'a> {
 }
 
 /// Creates a follow-up to send now: `enqueued`, with the outbox entry that
-/// sends it. It counts against the provider sender's rate limit like
-/// scheduled ones, but as urgent: it answers something the lead just did,
-/// so it goes ahead of campaign sends waiting on the same sender.
+/// sends it (rate-limited per provider sender, like scheduled ones).
 pub async fn create_enqueued(
     tx: &mut TenantTx,
     new: &NewFollowup<'_>,
@@ -53,7 +60,7 @@ pub async fn create_enqueued(
     )
     .execute(tx.conn())
     .await?;
-    let limit = sender_rate_limit(tx, new.channel).await?.map(RateLimit::urgent);
+    let limit = limit_for(new.kind, sender_rate_limit(tx, new.channel).await?);
     add_send(tx, id, limit).await
 }
 
@@ -368,7 +375,7 @@ pub async fn claim_due(tx: &mut TenantTx, limit: i64) -> Result<Vec<(OutboxId, E
            UPDATE followups f SET status = 'enqueued', updated_at = now()
            FROM due
            WHERE f.workspace_id = $1 AND f.id = due.id
-           RETURNING f.id AS "id: FollowupId", f.channel"#,
+           RETURNING f.id AS "id: FollowupId", f.channel, f.kind"#,
         ws as WorkspaceId,
         limit
     )
@@ -386,7 +393,8 @@ pub async fn claim_due(tx: &mut TenantTx, limit: i64) -> Result<Vec<(OutboxId, E
                 limit
             }
         };
-        triggered.extend(add_send(tx, row.id, limit).await?);
+        // A text-back requeued after its job was lost is still urgent.
+        triggered.extend(add_send(tx, row.id, limit_for(&row.kind, limit)).await?);
     }
     Ok(triggered)
 }

@@ -174,7 +174,7 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
         .await?;
     let detail = serde_json::json!({ "call_sid": c.call_sid, "status": status });
     activity::record(tx, &Activity { kind: "missed_call", lead_id: Some(lead_id), is_security: false, detail }).await?;
-    if followups::exists_recent(tx, lead_id, "missed_call", MISSED_CALL_WINDOW).await? {
+    if followups::exists_recent(tx, lead_id, followups::MISSED_CALL, MISSED_CALL_WINDOW).await? {
         return Ok(Outcome::Accepted(Vec::new()));
     }
     // WhatsApp only inside the lead's 24-hour window (free-form text is
@@ -196,7 +196,7 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
     }
     let new = NewFollowup {
         lead_id,
-        kind: "missed_call",
+        kind: followups::MISSED_CALL,
         channel,
         template: MISSED_CALL_TEXT,
         subject: None,

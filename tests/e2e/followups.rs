@@ -618,13 +618,20 @@ async fn a_reply_stops_the_sequence(owner: PgPool) {
     assert!(app.post_twilio("/webhooks/twilio/sms", &reply, "token-a").await.status().is_success());
     assert_eq!(settled(&app, later, &["canceled"]).await, ("canceled".into(), Some("lead_replied".into())));
 
-    // A step already enqueued when the reply lands is stopped by the send job itself.
-    let racing = due(&app, ws, l, "sequence", "sms", "Step three").await;
-    sqlx::query("UPDATE followups SET created_at = now() - interval '1 hour' WHERE id = $1")
-        .bind(racing.as_uuid())
-        .execute(&owner)
-        .await
-        .unwrap();
+    // A step already enqueued when the reply lands is stopped by the send job
+    // itself. It was created before the reply: written in one statement, so
+    // the running scheduler never sees it with a later creation time.
+    let racing = FollowupId::new();
+    sqlx::query(
+        "INSERT INTO followups (workspace_id, id, lead_id, kind, channel, template, due_at, status, created_at)
+         VALUES ($1, $2, $3, 'sequence', 'sms', 'Step three', now(), 'scheduled', now() - interval '1 hour')",
+    )
+    .bind(ws.as_uuid())
+    .bind(racing.as_uuid())
+    .bind(l.as_uuid())
+    .execute(&owner)
+    .await
+    .unwrap();
     assert_eq!(settled(&app, racing, &["canceled", "sent"]).await, ("canceled".into(), Some("lead_replied".into())));
     assert!(twilio.received_requests().await.unwrap().is_empty());
 }

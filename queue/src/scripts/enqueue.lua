@@ -40,7 +40,9 @@ while i <= #ARGV do
   else
     if extra and ARGV[x + 2] ~= '' then
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts, 'ready_at', now_s,
-        'rl_key', ARGV[x + 2], 'rl_max', ARGV[x + 3], 'rl_win', ARGV[x + 4], 'rl_urgent', ARGV[x + 5])
+        'rl_key', ARGV[x + 2], 'rl_max', ARGV[x + 3], 'rl_win', ARGV[x + 4])
+      -- Absent means ordinary: one field less on every campaign job.
+      if ARGV[x + 5] == '1' then redis.call('HSET', jk, 'rl_urgent', '1') end
     else
       -- `att` (failed attempts) starts absent (0): fewer fields, less memory.
       redis.call('HSET', jk, 'ws', ws, 'payload', payload, 'max', max_attempts, 'ready_at', now_s)

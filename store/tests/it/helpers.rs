@@ -1,5 +1,11 @@
-use frontdesk_jobs::WorkspaceId;
-use frontdesk_store::{Db, runtime_options};
+use frontdesk_jobs::{IntegrationId, WorkspaceId};
+use frontdesk_store::{
+    Db,
+    integrations::{self, NewIntegration, Provider},
+    runtime_options,
+    vault::{Secret, Vault},
+    workspaces::{self, NewWorkspace},
+};
 use sqlx::{PgPool, Row};
 
 pub const A: WorkspaceId = WorkspaceId::from_uuid(uuid::uuid!("00000000-0000-0000-0000-00000000000a"));
@@ -33,4 +39,28 @@ pub async fn tenant_tables(owner: &PgPool) -> Vec<String> {
 /// The column holding the workspace id: `id` on `workspaces` itself.
 pub fn workspace_column(table: &str) -> &'static str {
     if table == "workspaces" { "id" } else { "workspace_id" }
+}
+
+pub async fn studio(db: &Db, name: &str) -> WorkspaceId {
+    workspaces::create(db, &NewWorkspace { name: name.into(), timezone: "America/New_York".into() }).await.unwrap()
+}
+
+/// A Twilio integration whose account id is `AC<token>`.
+pub async fn twilio(db: &Db, vault: &Vault, ws: WorkspaceId, token: &str) -> IntegrationId {
+    let mut tx = db.tenant(ws).await.unwrap();
+    let id = integrations::create(
+        &mut tx,
+        vault,
+        &NewIntegration {
+            provider: Provider::Twilio,
+            sandbox: false,
+            external_id: Some(format!("AC{token}")),
+            settings: serde_json::json!({}),
+            secret: Some(Secret::new(token)),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
 }

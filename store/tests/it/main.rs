@@ -2,4 +2,5 @@
 
 mod helpers;
 mod isolation;
+mod outbox;
 mod vault;

@@ -1,39 +1,14 @@
 //! Layer 5 of tenant isolation: credentials sealed to their workspace.
 
 use frontdesk_store::{
-    Db, StoreError,
-    integrations::{self, NewIntegration, Provider},
+    Db, StoreError, integrations,
     vault::{MasterKeys, Secret, Vault, VaultError},
-    workspaces::{self, NewWorkspace},
 };
 use sqlx::PgPool;
 
-use crate::helpers::app_db;
+use crate::helpers::{app_db, studio, twilio};
 
 const MIGRATOR: &sqlx::migrate::Migrator = &frontdesk_store::MIGRATOR;
-
-async fn studio(db: &Db, name: &str) -> frontdesk_jobs::WorkspaceId {
-    workspaces::create(db, &NewWorkspace { name: name.into(), timezone: "America/New_York".into() }).await.unwrap()
-}
-
-async fn twilio(db: &Db, vault: &Vault, ws: frontdesk_jobs::WorkspaceId, token: &str) -> frontdesk_jobs::IntegrationId {
-    let mut tx = db.tenant(ws).await.unwrap();
-    let id = integrations::create(
-        &mut tx,
-        vault,
-        &NewIntegration {
-            provider: Provider::Twilio,
-            sandbox: false,
-            external_id: Some(format!("AC{token}")),
-            settings: serde_json::json!({}),
-            secret: Some(Secret::new(token)),
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    id
-}
 
 async fn read_secret(
     db: &Db,

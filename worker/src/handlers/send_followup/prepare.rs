@@ -90,7 +90,7 @@ pub(super) async fn prepare(
         },
         Check::End(status, reason) => Err((status, reason.to_owned())),
         // "Sorry we missed your call" the next morning is worse than none.
-        Check::Later(_, reason) if followup.kind == "missed_call" => Err((Status::Skipped, reason.to_owned())),
+        Check::Later(_, reason) if followup.kind == followups::MISSED_CALL => Err((Status::Skipped, reason.to_owned())),
         Check::Later(due_at, reason) => {
             followups::reschedule(tx, followup.id, due_at, reason).await?;
             let detail = serde_json::json!({ "reason": reason, "due_at": due_at });
