@@ -15,6 +15,7 @@
 //! FAIRNESS_RATIO p99=<fifo/ours>
 //! RSS phase=<..> vm_rss_kb=<x> vm_hwm_kb=<y>
 //! MEMORY backend=frontdesk waiting_bytes_per_job=<x> finished_bytes_per_job=<y> job_hash_bytes=<z>
+//! RATE_LIMIT backend=frontdesk max=<m> per_ms=<p> limit_per_s=<l> jobs=<k> achieved_per_s=<a> utilization=<a/l> in_order=<true|false> deferrals=<d>
 //! ```
 //!
 //! Every backend gets a fresh key namespace, deleted at the end.
@@ -74,6 +75,8 @@ struct Probe {
     waits_us: std::sync::Mutex<Vec<u64>>,
     quiet_seen: AtomicUsize,
     work: std::sync::Mutex<Duration>,
+    /// (µs since the epoch, job number) of every start, where recorded.
+    starts: std::sync::Mutex<Vec<(u64, u64)>>,
 }
 
 impl Probe {
@@ -119,6 +122,12 @@ impl Probe {
 }
 
 async fn ours_handler(job: BenchJob, probe: Data<Arc<Probe>>, _lease: Lease) -> Result<(), BoxDynError> {
+    probe.saw(&job).await;
+    Ok(())
+}
+
+async fn ours_rate_handler(job: BenchJob, probe: Data<Arc<Probe>>, _lease: Lease) -> Result<(), BoxDynError> {
+    probe.starts.lock().expect("probe").push((now_us(), job.n));
     probe.saw(&job).await;
     Ok(())
 }
@@ -581,6 +590,7 @@ pub enum Scenario {
     Idle,
     Fairness,
     Memory,
+    RateLimit,
 }
 
 impl std::str::FromStr for Scenario {
@@ -592,7 +602,8 @@ impl std::str::FromStr for Scenario {
             "idle" => Ok(Self::Idle),
             "fairness" => Ok(Self::Fairness),
             "memory" => Ok(Self::Memory),
-            other => Err(format!("unknown scenario {other:?} (throughput, idle, fairness or memory)")),
+            "ratelimit" => Ok(Self::RateLimit),
+            other => Err(format!("unknown scenario {other:?} (throughput, idle, fairness, memory or ratelimit)")),
         }
     }
 }
@@ -665,7 +676,62 @@ pub async fn run(redis_url: &str, n: usize, concurrency: &[usize], only: &[Scena
             "MEMORY backend=frontdesk waiting_bytes_per_job={waiting:.0} finished_bytes_per_job={finished:.0} job_hash_bytes={hash}"
         );
     }
+    if wants(Scenario::RateLimit) {
+        // A bursty key (20 a second) and a one-at-a-time key (a Twilio long
+        // code's shape, at 10 a second to keep the run short).
+        rate_limited_backlog(redis_url, 20, Duration::from_secs(1), 120).await?;
+        rate_limited_backlog(redis_url, 1, Duration::from_millis(100), 60).await?;
+    }
     println!("{}", rss_line("end"));
+    Ok(())
+}
+
+/// A backlog on one provider key drains at the key's limit, in order: the
+/// starts achieved per second against the limit, from handler start times.
+async fn rate_limited_backlog(redis_url: &str, max: u32, per: Duration, jobs: usize) -> Result<(), QueueError> {
+    let namespace = fresh_namespace();
+    let queue = RedisQueue::connect(redis_url, ours_config(&namespace, 16)).await?;
+    let ws = WorkspaceId::new();
+    let limit = crate::RateLimit::new("twilio:bench", max, per);
+    let batch = bench_jobs(jobs, &[ws])
+        .iter()
+        .map(|j| {
+            let (e, _) = envelope(j)?;
+            Ok((e, PushOptions { rate_limit: Some(limit.clone()), ..PushOptions::default() }))
+        })
+        .collect::<Result<Vec<_>, QueueError>>()?;
+    queue.push_batch(batch).await?;
+    let probe = Arc::new(Probe::default());
+    probe.expect(jobs);
+    let worker = WorkerBuilder::new("bench-rate-limit")
+        .backend(queue.backend_for::<BenchJob>(BENCH_QUEUE))
+        .data(probe.clone())
+        .concurrency(16)
+        .build(ours_rate_handler);
+    let handle = tokio::spawn(async move {
+        let _ = worker.run().await;
+    });
+    let ok = probe.wait_for(&handle, |p| p.done.load(Ordering::SeqCst), jobs, Duration::from_secs(120)).await;
+    handle.abort();
+    let deferrals = queue.stats(BENCH_QUEUE).await?.rate_deferred;
+    cleanup(redis_url, &namespace).await?;
+    if !ok {
+        return Err(QueueError::Protocol("rate-limit run did not finish".into()));
+    }
+    let mut starts = probe.starts.lock().expect("probe").clone();
+    starts.sort_unstable();
+    let in_order = starts.windows(2).all(|w| w[0].1 < w[1].1);
+    // The first `max` start at once; the deferred rest are paced by the
+    // limit (less the margin of 1/20 that keeps handler starts inside it).
+    let paced = &starts[max as usize..];
+    let span_s = (paced[paced.len() - 1].0 - paced[0].0) as f64 / 1e6;
+    let achieved = (paced.len() - 1) as f64 / span_s;
+    let limit_per_s = f64::from(max) / per.as_secs_f64();
+    println!(
+        "RATE_LIMIT backend=frontdesk max={max} per_ms={} limit_per_s={limit_per_s:.1} jobs={jobs} achieved_per_s={achieved:.2} utilization={:.3} in_order={in_order} deferrals={deferrals}",
+        per.as_millis(),
+        achieved / limit_per_s
+    );
     Ok(())
 }
 

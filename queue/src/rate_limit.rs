@@ -4,21 +4,27 @@
 //! when a start will be free, and the slot takes the next job instead.
 //!
 //! The limiter is a sliding-window log rather than a token bucket: "at most
-//! `max` starts in any window of `per`" holds for every window, where a bucket
-//! allows a burst on top of the rate at window edges. The window is widened by
-//! `per / 20` (at most 50 ms) so handler start times, which trail admission
-//! by a scheduling delay, stay within the limit too.
+//! `max` admissions in any window of `per`" holds for every window, where a
+//! bucket allows a burst on top of the rate at window edges.
 //!
 //! A job over the limit is promised a start: the next free one behind a
-//! cursor, so a campaign of N sends is deferred once each, not retried N
-//! times, and starts in order. Promises are spaced by the widened window; a
-//! job that comes back for its promised start is checked against the bare
-//! one, so a predecessor that started a few ms late does not cost it its
-//! turn. An urgent job (a missed-call text-back) has its own cursor from the
-//! next free start, not behind the campaign, and starts promised to urgent
-//! jobs count as taken for ordinary ones: the campaign job due at that start
-//! is promised another at the end of the line. A promise lapses if its job
-//! does not come back within a lease of the promised start.
+//! cursor, spaced by the window widened by `per / 20` (at most 50 ms). That
+//! margin is slack for timing: a new job is checked against the widened
+//! window, so its handler start, which trails admission by a scheduling
+//! delay, stays within the limit too; a job back for its promise is checked
+//! against the bare window, so the margin absorbs a predecessor that started
+//! a few ms late and a backlog runs at `max / (per + margin)`, deferred once
+//! per job and in order. Its handler start then has less slack: admissions
+//! stay `per` apart, handler starts only about that. A job whose predecessor
+//! started later than the margin keeps its promise and comes back when the
+//! bare window frees.
+//!
+//! An urgent job (a missed-call text-back) has its own cursor from the next
+//! free start, not behind the campaign, and starts promised to urgent jobs
+//! count as taken for ordinary ones: the campaign job due at that start is
+//! promised another at the end of the line (one job moves, not every one
+//! behind it). A promise overdue by more than a window stops holding a start
+//! for others, and lapses a lease after its start.
 
 use redis::aio::ConnectionManager;
 
