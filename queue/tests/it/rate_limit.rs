@@ -48,6 +48,16 @@ async fn five_per_second_limit_is_never_exceeded_while_other_keys_run_at_full_sp
     w.assert_alive();
 }
 
+/// Pushes jobs 0..n of one workspace, each counting against `limit`.
+async fn push_on(queue: &frontdesk_queue::RedisQueue, ws: WorkspaceId, limit: &RateLimit, n: u64) {
+    let jobs = (0..n)
+        .map(|n| {
+            (envelope_with(ws, n, &limit.key, 5), PushOptions { rate_limit: Some(limit.clone()), ..Default::default() })
+        })
+        .collect();
+    queue.push_batch(jobs).await.unwrap();
+}
+
 /// Handler start times of the jobs with these numbers, in start order.
 fn starts_in_order(rec: &Recorder) -> Vec<(std::time::Instant, u64)> {
     let mut starts: Vec<_> = rec.starts.lock().unwrap().iter().map(|s| (s.2, s.0.n)).collect();
@@ -77,12 +87,7 @@ async fn a_deferred_backlog_starts_in_order_one_per_window() {
     // predecessor that started a few ms late.
     let per = Duration::from_secs(1);
     let limit = RateLimit::new("twilio:+15550004", 1, per);
-    let backlog = (0..5)
-        .map(|n| {
-            (envelope_with(ws, n, &limit.key, 5), PushOptions { rate_limit: Some(limit.clone()), ..Default::default() })
-        })
-        .collect();
-    queue.push_batch(backlog).await.unwrap();
+    push_on(&queue, ws, &limit, 5).await;
     let rec = Arc::new(Recorder::default());
     let w = spawn_worker!(queue, rec.clone(), 16, ok_handler);
     assert!(eventually(Duration::from_secs(15), async || rec.count() == 5).await);
@@ -104,12 +109,7 @@ async fn urgent_job_goes_ahead_of_ordinary_jobs_deferred_on_the_same_key() {
     // One start per 400 ms: like a Twilio long code, one message at a time.
     let per = Duration::from_millis(400);
     let limit = RateLimit::new("twilio:+15550003", 1, per);
-    let campaign = (0..8)
-        .map(|n| {
-            (envelope_with(ws, n, &limit.key, 5), PushOptions { rate_limit: Some(limit.clone()), ..Default::default() })
-        })
-        .collect();
-    queue.push_batch(campaign).await.unwrap();
+    push_on(&queue, ws, &limit, 8).await;
     let rec = Arc::new(Recorder::default());
     let w = spawn_worker!(queue, rec.clone(), 16, ok_handler);
     // The first start ran; the other 7 are deferred one start apart.
