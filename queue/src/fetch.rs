@@ -67,11 +67,6 @@ struct FetchReply {
     more: bool,
 }
 
-/// How long after a promised start its postpone is surely in Redis.
-const WAKE_SETTLED: Duration = Duration::from_millis(50);
-/// How soon an idle backend looks again while that is not yet sure.
-const WAKE_RECHECK: Duration = Duration::from_millis(10);
-
 type FetchFuture = BoxFuture<'static, Result<FetchReply, QueueError>>;
 type AdmitFuture = BoxFuture<'static, Result<Admission, QueueError>>;
 
@@ -100,14 +95,8 @@ pub struct FairBackend<Args> {
     fetching: Option<(FetchFuture, u64, usize)>,
     /// Parked: nothing ready, or backing off after an error.
     waiting: Option<BoxFuture<'static, ()>>,
-    /// The parked wait is for work (not an error backoff), so news of work
-    /// due sooner may end it.
-    waiting_idle: bool,
     /// A rate-limit check for the job about to be handed out.
     admitting: Option<(AdmitFuture, Delivery)>,
-    /// The earliest start promised to a job this backend deferred: an idle
-    /// wait ends by then, since nothing else announces that it fell due.
-    wake_at: Option<tokio::time::Instant>,
     buffer: VecDeque<Delivery>,
     error_backoff: Duration,
     /// Jobs asked for per fetch: `batch_size`, grown while the buffer keeps
@@ -147,9 +136,7 @@ impl RedisQueue {
             keeper: None,
             fetching: None,
             waiting: None,
-            waiting_idle: false,
             admitting: None,
-            wake_at: None,
             buffer: VecDeque::new(),
             error_backoff: Duration::ZERO,
             fetch_size: self.config().batch_size,
@@ -171,6 +158,7 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
         let keeper = Keeper {
             queue: self.queue.clone(),
             keys: self.keys.clone(),
+            signal: self.signal.clone(),
             held: self.held.clone(),
             outcomes,
             stop: stop_rx,
@@ -223,11 +211,6 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
     fn start_fetch(&mut self) {
         let seen = self.signal.generation();
         self.starved = false;
-        // This fetch promotes whatever fell due a while ago: the keeper has
-        // written those postpones by now (it flushes within milliseconds).
-        if self.wake_at.is_some_and(|at| at + WAKE_SETTLED <= tokio::time::Instant::now()) {
-            self.wake_at = None;
-        }
         self.fetching = Some((self.fetch(self.fetch_size), seen, self.fetch_size));
     }
 
@@ -256,7 +239,6 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
                 self.error_backoff = (self.error_backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
                 tracing::warn!(error = %e, queue = %self.name, retry_in = ?self.error_backoff, "queue fetch failed");
                 self.waiting = Some(tokio::time::sleep(self.error_backoff).boxed());
-                self.waiting_idle = false;
                 return;
             }
         };
@@ -284,15 +266,8 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
         }
         if !got && !reply.more && self.buffer.is_empty() {
             let idle = self.queue.config().idle_poll;
-            let mut timeout = reply.next_wake.map_or(idle, |d| d.min(idle));
-            if let Some(at) = self.wake_at {
-                // Past due but not yet cleared: the postpone may still be on
-                // its way to Redis; look again shortly.
-                let until = at.saturating_duration_since(tokio::time::Instant::now()).max(WAKE_RECHECK);
-                timeout = timeout.min(until);
-            }
+            let timeout = reply.next_wake.map_or(idle, |d| d.min(idle));
             self.waiting = Some(self.signal.clone().wait(seen, timeout).boxed());
-            self.waiting_idle = true;
         }
     }
 
@@ -423,16 +398,8 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                             return Poll::Ready(Some(Ok(task)));
                         }
                     }
-                    Ok(Admission::RetryAt { at_ms, after }) => {
-                        self.settle_later(&d, OutcomeKind::Postpone { until_ms: at_ms });
-                        let at = tokio::time::Instant::now() + after + Duration::from_millis(1);
-                        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
-                        // An idle wait begun before this knew nothing of it:
-                        // the next fetch's wait will end in time. (An error
-                        // backoff stays.)
-                        if self.waiting_idle {
-                            self.waiting = None;
-                        }
+                    Ok(Admission::RetryAt(until_ms)) => {
+                        self.settle_later(&d, OutcomeKind::Postpone { until_ms });
                     }
                     Err(e) => {
                         // Cannot prove the limit has room: do not run it now.

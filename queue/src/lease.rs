@@ -33,6 +33,7 @@ use crate::{
     QueueError, RedisQueue,
     config::ms,
     keys::QueueKeys,
+    notify::Signal,
     outcome::{Outcome, OutcomeKind},
     scripts,
 };
@@ -75,6 +76,8 @@ pub(crate) type Held = Arc<Mutex<HashMap<String, u64>>>;
 pub(crate) struct Keeper {
     pub(crate) queue: RedisQueue,
     pub(crate) keys: QueueKeys,
+    /// The queue's wake-up signal in this process, bumped after postponing.
+    pub(crate) signal: Arc<Signal>,
     pub(crate) held: Held,
     pub(crate) outcomes: mpsc::UnboundedReceiver<Outcome>,
     pub(crate) stop: oneshot::Receiver<()>,
@@ -200,6 +203,12 @@ impl Keeper {
 
     async fn settle(&self, outcomes: &[Outcome]) -> Result<(), QueueError> {
         let accepted = settle(&self.queue, &self.keys, outcomes).await?;
+        // A postponed job falls due with nothing published: wake this
+        // process's idle backends, whose next fetch then sleeps until the
+        // earliest scheduled job, this one included.
+        if outcomes.iter().any(|o| matches!(o.kind, OutcomeKind::Postpone { .. })) {
+            self.signal.bump();
+        }
         let mut held = self.held.lock().expect("held leases poisoned");
         for (o, ok) in outcomes.iter().zip(accepted) {
             if !ok {

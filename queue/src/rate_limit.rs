@@ -35,12 +35,8 @@ pub use frontdesk_jobs::RateLimit;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Admission {
     Granted,
-    /// Try again at `at_ms` (Redis time, ms since the epoch), which is
-    /// `after` from now.
-    RetryAt {
-        at_ms: u64,
-        after: std::time::Duration,
-    },
+    /// Try again at this Redis time (ms since the epoch).
+    RetryAt(u64),
 }
 
 /// Records a start for `member` (this delivery of `job_id`) if the window
@@ -57,7 +53,7 @@ pub(crate) async fn admit(
 ) -> Result<Admission, QueueError> {
     let [log, cursor, urgent_cursor, urgent_promised, promised] =
         keys::rate_limit_keys(namespace, workspace, &limit.key);
-    let (granted, at, after): (i64, u64, u64) = scripts::RATE_LIMIT
+    let (granted, at): (i64, u64) = scripts::RATE_LIMIT
         .key(log)
         .key(cursor)
         .key(urgent_cursor)
@@ -71,9 +67,5 @@ pub(crate) async fn admit(
         .arg(ms(grace).max(1))
         .invoke_async(&mut conn)
         .await?;
-    Ok(if granted == 1 {
-        Admission::Granted
-    } else {
-        Admission::RetryAt { at_ms: at, after: std::time::Duration::from_millis(after) }
-    })
+    Ok(if granted == 1 { Admission::Granted } else { Admission::RetryAt(at) })
 }

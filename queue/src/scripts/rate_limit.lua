@@ -6,8 +6,7 @@
 -- ARGV: max, window_ms, member (this delivery), urgent ('1' or ''), job id,
 -- grace_ms (how long after its promised start a deferred job may come back
 -- and still find its promise: a lease, so a re-delivery still does).
--- Returns {1, 0, 0} when a start is granted, or {0, retry_at_ms, ms from now}
--- (the delay lets the worker wake for it without trusting its own clock).
+-- Returns {1, 0} when a start is granted, or {0, retry_at_ms}.
 --
 -- A new job over the limit is promised the next free start behind its
 -- cursor, so deferred jobs are spread one start apart and a backlog of N is
@@ -68,7 +67,7 @@ end
 if started + ahead < max then
   redis.call('ZADD', log, now, ARGV[3])
   redis.call('PEXPIRE', log, window)
-  return {1, 0, 0}
+  return {1, 0}
 end
 local at
 if promised and (urgent or ahead_urgent == 0) then
@@ -95,4 +94,4 @@ redis.call('ZADD', promises, at, id)
 -- earlier), so this never shortens what a later promise needs.
 local last = tonumber(redis.call('ZRANGE', promises, -1, -1, 'WITHSCORES')[2])
 redis.call('PEXPIRE', promises, last - now + grace + window)
-return {0, at, at - now}
+return {0, at}
