@@ -152,23 +152,6 @@ pub fn statistics(s: &QueueStats) -> Vec<Statistic> {
     ]
 }
 
-fn add(total: &mut QueueStats, s: &QueueStats) {
-    total.waiting += s.waiting;
-    total.scheduled += s.scheduled;
-    total.in_flight += s.in_flight;
-    total.retrying += s.retrying;
-    total.dead += s.dead;
-    total.enqueued += s.enqueued;
-    total.completed += s.completed;
-    total.failed += s.failed;
-    total.dead_total += s.dead_total;
-    total.redelivered += s.redelivered;
-    total.rejected_acks += s.rejected_acks;
-    total.duplicates += s.duplicates;
-    total.rate_deferred += s.rate_deferred;
-    total.oldest_waiting_age = total.oldest_waiting_age.max(s.oldest_waiting_age);
-}
-
 /// One job of a `list.lua` reply: segment, id, score, fence, then the hash
 /// fields ws, payload, max, att, state, ready_at, last_error, reason.
 fn to_task(queue: &str, r: Vec<Option<String>>) -> Result<Task<Value>, QueueError> {
@@ -349,7 +332,7 @@ impl RedisQueue {
     async fn global_stats(&self) -> Result<QueueStats, QueueError> {
         let mut total = QueueStats::default();
         for name in self.queue_names().await? {
-            add(&mut total, &self.stats(&name).await?);
+            total += &self.stats(&name).await?;
         }
         Ok(total)
     }

@@ -39,6 +39,27 @@ pub struct QueueStats {
     pub oldest_waiting_age: Option<Duration>,
 }
 
+/// Sums queues into a namespace-wide figure: counters add up, the oldest
+/// waiting age is the oldest of any queue.
+impl std::ops::AddAssign<&QueueStats> for QueueStats {
+    fn add_assign(&mut self, s: &QueueStats) {
+        self.waiting += s.waiting;
+        self.scheduled += s.scheduled;
+        self.in_flight += s.in_flight;
+        self.retrying += s.retrying;
+        self.dead += s.dead;
+        self.enqueued += s.enqueued;
+        self.completed += s.completed;
+        self.failed += s.failed;
+        self.dead_total += s.dead_total;
+        self.redelivered += s.redelivered;
+        self.rejected_acks += s.rejected_acks;
+        self.duplicates += s.duplicates;
+        self.rate_deferred += s.rate_deferred;
+        self.oldest_waiting_age = self.oldest_waiting_age.max(s.oldest_waiting_age);
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkspaceStats {
     pub waiting: u64,
