@@ -363,6 +363,8 @@ async fn classify(config: &Config, args: ClassifyArgs) -> anyhow::Result<()> {
 
     let mut llm = frontdesk_classifier::LlmConfig::new(format!("http://{fake_addr}/v1"), "bench", "bench-key");
     llm.max_attempts = 1;
+    // Read once: each read of a key file logs a warning.
+    let vault = Vault::new(config.master_keys()?);
     let deps = frontdesk_worker::WorkerDeps {
         db: db.clone(),
         queue: queue.clone(),
@@ -372,9 +374,9 @@ async fn classify(config: &Config, args: ClassifyArgs) -> anyhow::Result<()> {
             offline: Arc::new(frontdesk_classifier::OfflineClassifier::new()),
             platform_llm: Some(llm),
             default_daily_budget: None,
-            vault: Vault::new(config.master_keys()?),
+            vault: vault.clone(),
         },
-        send: config.send_deps(Vault::new(config.master_keys()?)),
+        send: config.send_deps(vault),
     };
     let (stop, mut stopped) = watch::channel(false);
     let worker_config =
