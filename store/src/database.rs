@@ -17,6 +17,11 @@ use crate::{MIGRATOR, StoreError};
 /// The login role runtime queries use; created by the first migration.
 pub const APP_ROLE: &str = "frontdesk_app";
 
+/// A duration as a Postgres interval query argument.
+pub(crate) fn interval(d: Duration) -> Result<sqlx::postgres::types::PgInterval, StoreError> {
+    sqlx::postgres::types::PgInterval::try_from(d).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
 #[derive(Clone, Debug)]
 pub struct DbConfig {
     /// Owner connection (migrations).

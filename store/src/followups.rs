@@ -13,6 +13,7 @@ use frontdesk_jobs::{Envelope, FollowupId, LeadId, OutboxId, RateLimit, SendFoll
 
 use crate::{
     Db, StoreError, TenantTx,
+    database::interval,
     integrations::{self, Provider},
     messages::Channel,
     outbox,
@@ -285,10 +286,6 @@ pub async fn due_workspaces(db: &Db, limit: i64, stranded: Duration) -> Result<V
     .fetch_all(db.pool())
     .await?;
     Ok(ids)
-}
-
-fn interval(d: Duration) -> Result<sqlx::postgres::types::PgInterval, StoreError> {
-    sqlx::postgres::types::PgInterval::try_from(d).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 /// Follow-ups whose job is gone, untouched for `stranded`: one still

@@ -182,7 +182,7 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
     let lead = leads::find(tx, lead_id)
         .await?
         .ok_or(StoreError::NotFound { entity: "lead", workspace_id: tx.workspace_id() })?;
-    let in_window = lead.last_inbound_whatsapp_at.is_some_and(|t| Utc::now() - t < chrono::Duration::hours(24));
+    let in_window = lead.in_whatsapp_window(Utc::now());
     let channel = if in_window
         && !lead.opted_out_whatsapp
         && integrations::find_by_provider(tx, Provider::Whatsapp).await?.is_some()
@@ -255,10 +255,11 @@ const WHATSAPP_OUTSIDE_WINDOW: &str = "131047";
 /// us): they were stored as events and matched no message then.
 pub async fn apply_early_statuses(
     tx: &mut TenantTx,
-    provider: &str,
     channel: Channel,
     provider_message_id: &str,
 ) -> Result<(), StoreError> {
+    // The provider whose status callbacks report on this channel's messages.
+    let provider = followups::sending_provider(channel).as_str();
     let prefix = format!("{provider_message_id}:");
     for (event_id, payload) in webhook_events::with_id_prefix(tx, provider, "status", &prefix).await? {
         let status = &event_id[prefix.len()..];

@@ -29,6 +29,12 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// Inside WhatsApp's 24-hour customer-service window at `now`: the lead
+    /// wrote on WhatsApp within the last day, so free-form text is allowed.
+    pub fn in_whatsapp_window(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.last_inbound_whatsapp_at.is_some_and(|t| now - t < chrono::Duration::hours(24))
+    }
+
     pub fn opted_out(&self, channel: crate::messages::Channel) -> bool {
         match channel {
             crate::messages::Channel::Sms => self.opted_out_sms,
@@ -68,18 +74,22 @@ pub async fn create(tx: &mut TenantTx, new: &NewLead) -> Result<LeadId, StoreErr
     Ok(id)
 }
 
-/// Locks the lead for the rest of the transaction: sends to one lead decide
-/// one at a time, so two follow-ups cannot both pass the frequency cap.
-pub async fn lock(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreError> {
+/// `find`, locking the lead for the rest of the transaction: sends to one
+/// lead decide one at a time, so two follow-ups cannot both pass the
+/// frequency cap.
+pub async fn find_for_update(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lead>, StoreError> {
     let ws = tx.workspace_id();
-    sqlx::query!(
-        "SELECT 1 AS one FROM leads WHERE workspace_id = $1 AND id = $2 FOR UPDATE",
+    let lead = sqlx::query_as!(
+        Lead,
+        r#"SELECT id AS "id: LeadId", name, phone, email, status, opted_out_sms, opted_out_whatsapp, opted_out_email,
+                  last_inbound_at, last_inbound_whatsapp_at
+           FROM leads WHERE workspace_id = $1 AND id = $2 FOR UPDATE"#,
         ws as WorkspaceId,
         id as LeadId
     )
     .fetch_optional(tx.conn())
     .await?;
-    Ok(())
+    Ok(lead)
 }
 
 pub async fn find(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lead>, StoreError> {
@@ -254,12 +264,17 @@ pub async fn in_segment(
     Ok(ids)
 }
 
-/// The lead used the signed unsubscribe link in one of our emails: opted
-/// out of email, with an activity entry the first time.
-pub async fn opt_out_by_link(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreError> {
-    let channel = crate::messages::Channel::Email;
+/// Opts the lead out of `channel` on our side's evidence (`source`: the
+/// unsubscribe link in one of our emails, the provider refusing to deliver),
+/// with an activity entry the first time.
+pub async fn opt_out(
+    tx: &mut TenantTx,
+    id: LeadId,
+    channel: crate::messages::Channel,
+    source: &str,
+) -> Result<(), StoreError> {
     if set_opted_out(tx, id, channel, true).await? {
-        let detail = serde_json::json!({ "channel": channel.as_str(), "source": "unsubscribe_link" });
+        let detail = serde_json::json!({ "channel": channel.as_str(), "source": source });
         let entry = crate::activity::Activity { kind: "opted_out", lead_id: Some(id), is_security: false, detail };
         crate::activity::record(tx, &entry).await?;
     }

@@ -4,7 +4,9 @@ use frontdesk_jobs::{LeadId, MessageId, WorkspaceId};
 
 use crate::{StoreError, TenantTx};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Deserializes from the names `as_str` gives (a cron campaign's config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Channel {
     Sms,
     Whatsapp,
@@ -17,16 +19,6 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Whatsapp => "whatsapp",
             Channel::Email => "email",
-        }
-    }
-
-    /// The provider whose status callbacks report on this channel's messages
-    /// (the `provider` of their webhook events).
-    pub fn provider_name(self) -> &'static str {
-        match self {
-            Channel::Sms => "twilio",
-            Channel::Whatsapp => "whatsapp",
-            Channel::Email => "smtp",
         }
     }
 }

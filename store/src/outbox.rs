@@ -106,7 +106,7 @@ pub struct Claimed {
 /// Claims up to `limit` entries to push: never pushed, or not done `stale`
 /// after their last push. Runs across workspaces through `outbox_claim`.
 pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>, StoreError> {
-    let stale = sqlx::postgres::types::PgInterval::try_from(stale).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let stale = crate::database::interval(stale)?;
     let rows = sqlx::query!(
         r#"SELECT workspace_id AS "workspace_id!: WorkspaceId", id AS "id!: OutboxId", queue AS "queue!", payload AS "payload!",
                   max_attempts AS "max_attempts!", run_at, relay_attempts AS "relay_attempts!",

@@ -247,29 +247,3 @@ pub async fn sending_policy(tx: &mut TenantTx) -> Result<SendingPolicy, StoreErr
         max_messages_per_lead_per_day: r.max_messages_per_lead_per_day,
     })
 }
-
-/// Studio settings for outbound sending (the studio REST API will call this).
-#[derive(Clone, Debug, Default)]
-pub struct SendingSettings {
-    pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
-    pub booking_link: Option<String>,
-    pub max_messages_per_lead_per_day: Option<i32>,
-}
-
-pub async fn update_sending(tx: &mut TenantTx, settings: &SendingSettings) -> Result<(), StoreError> {
-    let ws = tx.workspace_id();
-    let (start, end) = settings.quiet_hours.unzip();
-    sqlx::query!(
-        "UPDATE workspaces SET quiet_hours_start = $2, quiet_hours_end = $3, booking_link = $4,
-                max_messages_per_lead_per_day = COALESCE($5, max_messages_per_lead_per_day), updated_at = now()
-         WHERE id = $1",
-        ws as WorkspaceId,
-        start,
-        end,
-        settings.booking_link,
-        settings.max_messages_per_lead_per_day
-    )
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}

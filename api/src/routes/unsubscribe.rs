@@ -15,7 +15,7 @@ use axum::{
     routing::get,
 };
 use frontdesk_jobs::{LeadId, WorkspaceId};
-use frontdesk_store::{leads, vault::UNSUBSCRIBE_EMAIL};
+use frontdesk_store::{leads, messages::Channel, vault::UNSUBSCRIBE_EMAIL};
 
 use crate::{ApiError, AppState};
 
@@ -40,7 +40,7 @@ async fn unsubscribe(
 ) -> Result<Response, ApiError> {
     let (workspace_id, lead_id) = verified(&state, &workspace, &lead, &token)?;
     let mut tx = state.db.tenant(workspace_id).await?;
-    leads::opt_out_by_link(&mut tx, lead_id).await?;
+    leads::opt_out(&mut tx, lead_id, Channel::Email, "unsubscribe_link").await?;
     tx.commit().await?;
     Ok(html(StatusCode::OK, "<p>You are unsubscribed. You will not receive more emails from this studio.</p>"))
 }

@@ -86,29 +86,11 @@ pub struct Scheduler {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Campaign {
-    channel: CampaignChannel,
+    channel: Channel,
     template: String,
     subject: Option<String>,
     #[serde(default)]
     segment: leads::Segment,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum CampaignChannel {
-    Sms,
-    Whatsapp,
-    Email,
-}
-
-impl From<CampaignChannel> for Channel {
-    fn from(c: CampaignChannel) -> Self {
-        match c {
-            CampaignChannel::Sms => Channel::Sms,
-            CampaignChannel::Whatsapp => Channel::Whatsapp,
-            CampaignChannel::Email => Channel::Email,
-        }
-    }
 }
 
 impl Scheduler {
@@ -222,7 +204,7 @@ impl Scheduler {
                     continue;
                 }
             };
-            let channel = Channel::from(campaign.channel);
+            let channel = campaign.channel;
             let (mut created, mut seen, mut after) = (0, 0, None);
             let truncated = loop {
                 let page = (self.config.cron_max_leads - seen).min(self.config.cron_page).max(1);

@@ -30,7 +30,6 @@ use crate::{
 
 /// The window in which `max_messages_per_lead_per_day` counts.
 const CAP_WINDOW: Duration = Duration::hours(24);
-const WHATSAPP_WINDOW: Duration = Duration::hours(24);
 
 /// `Some` when the message is now `sending` under `fence` and the provider
 /// must be called; `None` when there is nothing to send now (already
@@ -76,8 +75,7 @@ pub(super) async fn prepare(
         }
     }
     // Sends to one lead decide one at a time (the frequency cap counts them).
-    leads::lock(tx, followup.lead_id).await?;
-    let lead = leads::find(tx, followup.lead_id)
+    let lead = leads::find_for_update(tx, followup.lead_id)
         .await?
         .ok_or_else(|| JobError::Permanent("lead vanished after the guard saw it".into()))?;
     let policy = workspaces::sending_policy(tx).await?;
@@ -257,7 +255,7 @@ async fn plan(
         Channel::Whatsapp => {
             let phone_number_id = external_id("WhatsApp integration has no phone_number_id")?;
             let sender = WhatsappSender { phone_number_id, access_token: credential("WhatsApp")? };
-            let inside = lead.last_inbound_whatsapp_at.is_some_and(|t| now - t < WHATSAPP_WINDOW);
+            let inside = lead.in_whatsapp_window(now);
             let config = &integration.settings["template"];
             if inside {
                 // The fallback is rendered only if it is used (a missing

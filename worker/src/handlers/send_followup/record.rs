@@ -107,21 +107,11 @@ async fn write(
         Ok(delivered) => {
             leads::mark_contacted(tx, plan.lead_id).await?;
             // Status callbacks that raced ahead of this write apply now.
-            inbound::apply_early_statuses(
-                tx,
-                plan.channel.provider_name(),
-                plan.channel,
-                &delivered.sent.provider_message_id,
-            )
-            .await?;
+            inbound::apply_early_statuses(tx, plan.channel, &delivered.sent.provider_message_id).await?;
             info!(followup_id = %plan.followup_id, channel = plan.channel.as_str(), sandbox = plan.sandbox, "follow-up sent");
         }
         Err(SendError::OptedOut(_)) => {
-            if leads::set_opted_out(tx, plan.lead_id, plan.channel, true).await? {
-                let detail = serde_json::json!({ "channel": plan.channel.as_str(), "source": "provider" });
-                let entry = Activity { kind: "opted_out", lead_id: Some(plan.lead_id), is_security: false, detail };
-                activity::record(tx, &entry).await?;
-            }
+            leads::opt_out(tx, plan.lead_id, plan.channel, "provider").await?;
         }
         Err(e) => warn!(followup_id = %plan.followup_id, error = %e, "follow-up not sent"),
     }
