@@ -143,6 +143,17 @@ impl Status {
         }
     }
 
+    /// The studio's activity entry for a follow-up that ended in this
+    /// status (a status that is not an end is logged as a failure).
+    pub fn activity_kind(self) -> &'static str {
+        match self {
+            Status::Sent => "followup_sent",
+            Status::Canceled => "followup_canceled",
+            Status::Skipped => "followup_skipped",
+            _ => "followup_failed",
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, StoreError> {
         Ok(match s {
             "scheduled" => Status::Scheduled,

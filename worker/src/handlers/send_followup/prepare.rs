@@ -343,12 +343,7 @@ pub(super) async fn end(
 ) -> Result<(), JobError> {
     followups::set_status(tx, followup.id, status, Some(reason), message_id).await?;
     messages::close_queued(tx, &message_key(followup), status.as_str()).await?;
-    let kind = match status {
-        Status::Canceled => "followup_canceled",
-        Status::Skipped => "followup_skipped",
-        _ => "followup_failed",
-    };
-    record_activity(tx, followup, kind, serde_json::json!({ "reason": reason })).await
+    record_activity(tx, followup, status.activity_kind(), serde_json::json!({ "reason": reason })).await
 }
 
 async fn record_activity(

@@ -116,11 +116,7 @@ async fn write(
         Err(e) => warn!(followup_id = %plan.followup_id, error = %e, "follow-up not sent"),
     }
     followups::set_status(tx, plan.followup_id, status, reason.as_deref(), Some(id)).await?;
-    let kind = match status {
-        Status::Sent => "followup_sent",
-        Status::Skipped => "followup_skipped",
-        _ => "followup_failed",
-    };
+    let kind = status.activity_kind();
     let detail = serde_json::json!({
         "followup_id": plan.followup_id,
         "message_id": id,
