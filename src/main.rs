@@ -2,12 +2,10 @@
 //! one process; `api` and `worker` run them apart for production.
 
 mod commands;
-mod config;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
-
-use crate::config::Config;
+use frontdesk_app::Config;
 
 #[derive(Parser)]
 #[command(name = "frontdesk", version, about = "Multi-tenant lead pipeline for fitness studios")]
@@ -20,11 +18,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// API, workers and scheduler in one process (the default).
-    Serve,
-    /// Only the HTTP API.
+    /// API, workers and scheduler in one process (the default). Applies
+    /// pending migrations first unless --no-migrate.
+    Serve {
+        /// Leave migrations to `frontdesk migrate` (refuse a schema that is behind).
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Only the HTTP API. Never migrates: refuses a schema that is behind.
     Api,
-    /// Only the workers (and the scheduler).
+    /// Only the workers, the outbox relay and the scheduler. Never migrates.
     Worker,
     /// Apply database migrations to DATABASE_URL and exit.
     Migrate,
@@ -36,7 +39,7 @@ enum Command {
     /// Benchmarks with machine-readable output.
     Bench {
         #[command(subcommand)]
-        command: commands::bench::BenchCommand,
+        command: frontdesk_bench::BenchCommand,
     },
     /// Workspaces (tenants).
     Workspace {
@@ -50,13 +53,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.config.log_format);
     let config = cli.config;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => commands::run::serve(&config).await,
-        Command::Api => commands::run::api(&config).await,
-        Command::Worker => commands::run::worker(&config).await,
+    match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+        Command::Serve { no_migrate } => commands::run::serve(config, !no_migrate).await,
+        Command::Api => commands::run::api(config).await,
+        Command::Worker => commands::run::worker(config).await,
         Command::Migrate => commands::migrate::run(&config).await,
         Command::Keys { command } => commands::keys::run(&config, command).await,
         Command::Workspace { command } => commands::workspace::run(&config, command).await,
-        Command::Bench { command } => commands::bench::run(&config, command).await,
+        Command::Bench { command } => frontdesk_bench::run(config, command).await,
     }
 }

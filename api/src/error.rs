@@ -3,11 +3,13 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use frontdesk_jobs::{BoxError, Report};
 use frontdesk_store::StoreError;
 use serde_json::json;
 
-/// Client errors become JSON `{code, detail}`; anything else is logged and
-/// becomes an opaque 5xx. Nothing from the database reaches a client.
+/// Client errors become JSON `{code, detail}`; anything else is logged, with
+/// its whole cause chain, once here, and becomes an opaque 5xx. Nothing from
+/// the database reaches a client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -31,22 +33,29 @@ pub enum ApiError {
     Conflict(String),
     /// Postgres is unreachable: providers retry on 503.
     #[error("service unavailable")]
-    Unavailable,
+    Unavailable(#[source] BoxError),
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] BoxError),
+}
+
+impl ApiError {
+    /// An internal fault with no error value behind it (a broken invariant).
+    pub fn internal(what: &'static str) -> Self {
+        ApiError::Internal(what.into())
+    }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
-            ApiError::Unavailable
+            ApiError::Unavailable(Box::new(e))
         } else if e.is_unique_violation() {
             ApiError::Conflict("already exists".into())
         } else {
             match e {
                 StoreError::Invalid(why) => ApiError::BadRequest(why),
                 StoreError::NotFound { .. } => ApiError::NotFound,
-                other => ApiError::Internal(other.to_string()),
+                other => ApiError::Internal(Box::new(other)),
             }
         }
     }
@@ -63,9 +72,12 @@ impl IntoResponse for ApiError {
             ApiError::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
+            ApiError::Unavailable(_) => {
+                tracing::warn!(error = %Report(&self), "dependency unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            ApiError::Internal(_) => {
+                tracing::error!(error = %Report(&self), "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };

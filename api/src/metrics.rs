@@ -1,4 +1,5 @@
-//! Webhook counters; `/metrics` exports them.
+//! Webhook counters, per api process (tests read them; nothing exports
+//! them yet), and the per-minute budget of rows for unroutable requests.
 
 use std::{
     sync::{

@@ -6,28 +6,28 @@
 //!   builds the system prompt, pre-empts or overrides a model, and names actions;
 //! - [`LlmClient`]: an OpenAI-compatible chat-completions client with a strict
 //!   JSON-schema response format, retries and token accounting;
-//! - [`evaluate_holdout`] and [`bench::offline`] for quality and speed numbers.
+//! - [`evaluate_holdout`] for quality figures (`frontdesk bench classify`
+//!   prints them with latency), and [`model_selection`] for choosing
+//!   hyper-parameters by cross-validation.
 
-pub mod bench;
 mod classification;
-#[cfg(test)]
-mod cv;
 mod dataset;
 mod error;
 mod evaluate;
 mod labels;
 pub mod llm;
 mod model;
+pub mod model_selection;
 mod offline;
 pub mod rules;
 mod text;
-// build.rs trains with all of it; the library only needs `softmax` (and cv tests the rest).
+// build.rs trains with all of it; the library needs `softmax` and model selection the rest.
 #[allow(dead_code)]
 mod train;
 
 pub use classification::{Classification, DEFAULT_MAX_REPLY_CHARS, DecidedBy, MAX_SUMMARY_CHARS};
 pub use error::LlmError;
-pub use evaluate::{ClassMetrics, Evaluation, evaluate_holdout};
+pub use evaluate::{ClassMetrics, Evaluation, evaluate_holdout, holdout_texts};
 pub use labels::{Intent, Temperature};
 pub use llm::{LlmClient, LlmConfig, LlmOutcome, TokenUsage};
 pub use offline::OfflineClassifier;

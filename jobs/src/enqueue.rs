@@ -77,10 +77,10 @@ pub enum Enqueued {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
-    #[error("could not encode job: {0}")]
+    #[error("could not encode job")]
     Encode(#[source] serde_json::Error),
-    #[error("queue backend unavailable: {0}")]
-    Unavailable(String),
+    #[error("queue backend unavailable")]
+    Unavailable(#[source] crate::BoxError),
     #[error("queue {0} is not known to this backend")]
     UnknownQueue(String),
 }

@@ -8,7 +8,9 @@
 mod enqueue;
 mod ids;
 mod kinds;
+mod report;
 
 pub use enqueue::{EnqueueError, Enqueued, Envelope, JobQueue, Jobs, RateLimit};
 pub use ids::*;
 pub use kinds::*;
+pub use report::{BoxError, Report};

@@ -3,9 +3,9 @@ use frontdesk_jobs::EnqueueError;
 /// The one error type of the queue crate.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("redis: {0}")]
+    #[error("redis")]
     Redis(#[from] redis::RedisError),
-    #[error("could not encode job: {0}")]
+    #[error("could not encode job")]
     Encode(#[from] serde_json::Error),
     #[error("unexpected reply from a queue script: {0}")]
     Protocol(String),
@@ -20,7 +20,7 @@ impl From<QueueError> for EnqueueError {
     fn from(err: QueueError) -> Self {
         match err {
             QueueError::Encode(e) => EnqueueError::Encode(e),
-            other => EnqueueError::Unavailable(other.to_string()),
+            other => EnqueueError::Unavailable(Box::new(other)),
         }
     }
 }

@@ -237,7 +237,7 @@ impl<Args: DeserializeOwned> FairBackend<Args> {
             Ok(reply) => reply,
             Err(e) => {
                 self.error_backoff = (self.error_backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
-                tracing::warn!(error = %e, queue = %self.name, retry_in = ?self.error_backoff, "queue fetch failed");
+                tracing::warn!(error = %frontdesk_jobs::Report(&e), queue = %self.name, retry_in = ?self.error_backoff, "queue fetch failed");
                 self.waiting = Some(tokio::time::sleep(self.error_backoff).boxed());
                 return;
             }
@@ -403,7 +403,7 @@ impl<Args: DeserializeOwned> Backend for FairBackend<Args> {
                     }
                     Err(e) => {
                         // Cannot prove the limit has room: do not run it now.
-                        tracing::warn!(error = %e, "rate limit check failed; postponing job");
+                        tracing::warn!(error = %frontdesk_jobs::Report(&e), "rate limit check failed; postponing job");
                         let until_ms = chrono::Utc::now().timestamp_millis().max(0) as u64 + 1000;
                         self.settle_later(&d, OutcomeKind::Postpone { until_ms });
                     }

@@ -91,14 +91,14 @@ const SETTLE_LINGER: Duration = Duration::from_millis(2);
 impl Keeper {
     pub(crate) async fn run(mut self) {
         if let Err(e) = self.queue.register_queue(self.keys.name()).await {
-            tracing::warn!(error = %e, "adding the queue to the namespace's registry failed");
+            tracing::warn!(error = %frontdesk_jobs::Report(&e), "adding the queue to the namespace's registry failed");
         }
         self.work().await;
         // Leave the worker set at once rather than after 3 leases.
         let gone: Result<i64, _> =
             redis::cmd("ZREM").arg(self.keys.workers()).arg(&self.worker).query_async(&mut self.queue.conn()).await;
         if let Err(e) = gone {
-            tracing::debug!(error = %e, "removing the worker from the worker set failed");
+            tracing::debug!(error = %frontdesk_jobs::Report(&e), "removing the worker from the worker set failed");
         }
     }
 
@@ -151,7 +151,7 @@ impl Keeper {
             match self.settle(&pending).await {
                 Ok(()) => pending.clear(),
                 Err(e) => {
-                    tracing::warn!(error = %e, count = pending.len(), "settling job outcomes failed; retrying");
+                    tracing::warn!(error = %frontdesk_jobs::Report(&e), count = pending.len(), "settling job outcomes failed; retrying");
                     if stopping {
                         // Shutting down against an unreachable Redis: give up,
                         // the leases will expire and the jobs run again.
@@ -196,7 +196,7 @@ impl Keeper {
                     }
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "lease heartbeat failed"),
+                Err(e) => tracing::warn!(error = %frontdesk_jobs::Report(&e), "lease heartbeat failed"),
             }
         }
     }

@@ -13,7 +13,6 @@
 //! [`RedisQueue`], which implements [`frontdesk_jobs::JobQueue`]. The Redis
 //! key layout is documented in `keys.rs` and `README.md`.
 
-pub mod bench;
 mod board;
 mod client;
 mod config;

@@ -64,7 +64,7 @@ impl OutcomeKind {
         let mut delay = None;
         while let Some(e) = cur {
             if e.is::<AbortError>() {
-                return Self::Dead { reason: err.to_string() };
+                return Self::Dead { reason: describe(err.as_ref()) };
             }
             if let Some(r) = e.downcast_ref::<RetryAfterError>() {
                 delay = Some(r.get_duration());
@@ -73,10 +73,26 @@ impl OutcomeKind {
             cur = e.source();
         }
         if lease.attempt >= lease.max_attempts {
-            return Self::Dead { reason: format!("gave up after {} attempts: {err}", lease.attempt) };
+            return Self::Dead {
+                reason: format!("gave up after {} attempts: {}", lease.attempt, describe(err.as_ref())),
+            };
         }
-        Self::Retry { delay: delay.unwrap_or_else(|| backoff.delay(lease.attempt)), error: err.to_string() }
+        Self::Retry { delay: delay.unwrap_or_else(|| backoff.delay(lease.attempt)), error: describe(err.as_ref()) }
     }
+}
+
+/// The error as the dead set and the retry record keep it: its message and
+/// every cause, past apalis's abort/retry wrappers (whose own message only
+/// repeats their cause).
+fn describe(err: &(dyn StdError + 'static)) -> String {
+    let mut e = err;
+    while e.is::<AbortError>() || e.is::<RetryAfterError>() {
+        match e.source() {
+            Some(inner) => e = inner,
+            None => break,
+        }
+    }
+    frontdesk_jobs::Report(e).to_string()
 }
 
 /// The backend's middleware; see the module docs.

@@ -150,6 +150,16 @@ impl RedisQueue {
         })
     }
 
+    /// Bytes Redis uses for the hash of `workspace`'s oldest waiting job
+    /// (`MEMORY USAGE`), for capacity planning; `None` when it has none.
+    pub async fn waiting_job_memory(&self, queue: &str, workspace: WorkspaceId) -> Result<Option<u64>, QueueError> {
+        let k = self.keys(queue);
+        let head: Option<String> =
+            redis::cmd("LINDEX").arg(k.ready(&workspace.to_string())).arg(0).query_async(&mut self.conn()).await?;
+        let Some(id) = head else { return Ok(None) };
+        Ok(redis::cmd("MEMORY").arg("USAGE").arg(k.job(&id)).query_async(&mut self.conn()).await?)
+    }
+
     /// Workspaces with ready work, roughly oldest waiting first (bounded by
     /// `limit`): the index is lazy, so ages here are upper bounds; use
     /// [`Self::workspace_stats`] for an exact figure.

@@ -7,7 +7,7 @@ use frontdesk_store::{
     vault::{MasterKeys, Vault},
 };
 
-use crate::config::Config;
+use frontdesk_app::Config;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {

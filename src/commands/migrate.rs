@@ -1,6 +1,6 @@
 use anyhow::Context;
 
-use crate::config::Config;
+use frontdesk_app::Config;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     frontdesk_store::migrate(&config.database_url).await.context("applying migrations")?;

@@ -1,4 +1,3 @@
-pub mod bench;
 pub mod keys;
 pub mod migrate;
 pub mod run;

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use frontdesk_store::{Db, workspaces};
 
-use crate::config::Config;
+use frontdesk_app::Config;
 
 #[derive(Subcommand)]
 pub enum WorkspaceCommand {

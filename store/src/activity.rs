@@ -31,6 +31,24 @@ pub async fn record(tx: &mut TenantTx, activity: &Activity) -> Result<(), StoreE
     Ok(())
 }
 
+/// Whether an entry of `kind` whose detail contains `detail` was written in
+/// the last 24 hours (for notices that should not repeat on every job).
+pub async fn exists_today(tx: &mut TenantTx, kind: &str, detail: &serde_json::Value) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM activity_logs
+               WHERE workspace_id = $1 AND created_at > now() - interval '1 day' AND kind = $2 AND detail @> $3
+           ) AS "exists!""#,
+        ws as WorkspaceId,
+        kind,
+        detail
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(exists)
+}
+
 #[derive(Clone, Debug)]
 pub struct ActivityRow {
     pub kind: String,

@@ -72,6 +72,32 @@ impl Db {
         Ok(())
     }
 
+    /// Whether every migration this binary was built with is applied. The
+    /// runtime role may read `_sqlx_migrations` (granted by a migration), so
+    /// a process that never migrates can still refuse a schema that is behind.
+    pub async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        let required: Vec<i64> =
+            MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| m.version).collect();
+        let newest_required = required.iter().copied().max().unwrap_or(0);
+        let applied = sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await;
+        let applied = match applied {
+            Ok(versions) => versions,
+            // No table (never migrated), or no grant (older than the
+            // migration that grants it): behind either way.
+            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P01" | "42501")) => {
+                return Ok(SchemaStatus::Behind { applied: None, required: newest_required });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if required.iter().all(|v| applied.contains(v)) {
+            Ok(SchemaStatus::Current)
+        } else {
+            Ok(SchemaStatus::Behind { applied: applied.last().copied(), required: newest_required })
+        }
+    }
+
     /// Ids of every workspace, through a narrow SECURITY DEFINER function
     /// (the runtime role cannot list tenants by itself).
     pub async fn all_workspace_ids(&self) -> Result<Vec<frontdesk_jobs::WorkspaceId>, StoreError> {
@@ -81,6 +107,20 @@ impl Db {
                 .await?;
         Ok(ids)
     }
+}
+
+/// What [`Db::schema_status`] found. A database *ahead* of the binary (a
+/// newer release migrated it) is current: migrations are additive, so old
+/// processes keep running through a rolling deploy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SchemaStatus {
+    Current,
+    Behind {
+        /// The newest applied migration, if the runtime role can see any.
+        applied: Option<i64>,
+        /// The newest migration this binary has.
+        required: i64,
+    },
 }
 
 /// The owner's connection options with the user swapped for the runtime role.

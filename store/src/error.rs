@@ -2,9 +2,9 @@ use frontdesk_jobs::WorkspaceId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{entity} not found in workspace {workspace_id}")]
     NotFound { entity: &'static str, workspace_id: WorkspaceId },
@@ -12,7 +12,7 @@ pub enum StoreError {
     Conflict(String),
     #[error("invalid input: {0}")]
     Invalid(String),
-    #[error(transparent)]
+    #[error("credential vault")]
     Vault(#[from] crate::vault::VaultError),
 }
 

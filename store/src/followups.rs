@@ -174,12 +174,7 @@ impl Status {
 }
 
 pub fn parse_channel(s: &str) -> Result<Channel, StoreError> {
-    match s {
-        "sms" => Ok(Channel::Sms),
-        "whatsapp" => Ok(Channel::Whatsapp),
-        "email" => Ok(Channel::Email),
-        other => Err(StoreError::Invalid(format!("unknown channel {other:?}"))),
-    }
+    Channel::parse(s).ok_or_else(|| StoreError::Invalid(format!("unknown channel {s:?}")))
 }
 
 #[derive(Clone, Debug)]

@@ -1,11 +1,16 @@
-//! What each verified, routed provider delivery does to a workspace's data.
-//! Every function runs inside the caller's tenant transaction and writes, in
-//! that one transaction: the received event (the dedupe), the domain rows,
-//! the activity log and the outbox entries for the jobs it triggers.
-
-use std::time::Duration;
+//! What each verified, routed provider delivery writes to a workspace's
+//! data. Every function runs inside the caller's tenant transaction and
+//! writes, in that one transaction: the received event (the dedupe), the
+//! domain rows, the activity log and the outbox entries for the jobs it
+//! triggers. The decisions (is this an opt-out, was the call missed, which
+//! channel gets the text-back) are `frontdesk_domain`'s; this module only
+//! sequences the queries around them.
 
 use chrono::{DateTime, Utc};
+use frontdesk_domain::{
+    Phone, missed_call,
+    opt_out::{self, Keyword},
+};
 use frontdesk_jobs::{ApplyBillingEvent, Envelope, IntegrationId, Job, OutboxId, ProcessInboundMessage, SyncCalendar};
 
 use crate::{
@@ -20,13 +25,6 @@ use crate::{
     webhook_events::{self, NewEvent},
 };
 
-/// The text-back a missed caller gets.
-pub const MISSED_CALL_TEXT: &str =
-    "Sorry we missed your call! This is {studio_name}. Reply here and we'll get right back to you.";
-
-/// A missed caller gets at most one text-back in this window.
-pub const MISSED_CALL_WINDOW: Duration = Duration::from_secs(20 * 60);
-
 /// Jobs to push once the transaction has committed.
 pub type Triggered = Vec<(OutboxId, Envelope)>;
 
@@ -40,8 +38,7 @@ pub enum Outcome {
 /// Who sent an inbound message.
 #[derive(Clone, Debug)]
 pub enum Sender<'a> {
-    /// E.164.
-    Phone(&'a str),
+    Phone(&'a Phone),
     Email(&'a str),
 }
 
@@ -58,22 +55,6 @@ pub struct InboundMessage<'a> {
     /// Email only: the `Message-ID` header, without brackets.
     pub rfc_message_id: Option<&'a str>,
     pub payload: serde_json::Value,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Keyword {
-    OptOut,
-    OptIn,
-}
-
-/// Carrier opt-out vocabulary (Twilio advanced opt-out): the whole message,
-/// case-insensitive.
-fn keyword(body: &str) -> Option<Keyword> {
-    match body.trim().to_ascii_uppercase().as_str() {
-        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "END" | "QUIT" | "CANCEL" | "REVOKE" | "OPTOUT" => Some(Keyword::OptOut),
-        "START" | "UNSTOP" => Some(Keyword::OptIn),
-        _ => None,
-    }
 }
 
 pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcome, StoreError> {
@@ -106,13 +87,7 @@ pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcom
     .await?;
     leads::record_inbound(tx, lead_id, m.channel == Channel::Whatsapp).await?;
 
-    let keyword = match m.channel {
-        // Our List-Unsubscribe mailto sends "unsubscribe" as the subject;
-        // other words in an email are conversation ("cancel" my membership…).
-        Channel::Email => m.subject.filter(|s| s.trim().eq_ignore_ascii_case("unsubscribe")).map(|_| Keyword::OptOut),
-        _ => keyword(m.body),
-    };
-    if let Some(keyword) = keyword {
+    if let Some(keyword) = opt_out::keyword(m.channel, m.body, m.subject) {
         let opted_out = keyword == Keyword::OptOut;
         leads::set_opted_out(tx, lead_id, m.channel, opted_out).await?;
         let kind = if opted_out { "opted_out" } else { "opted_in" };
@@ -132,20 +107,12 @@ pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcom
 #[derive(Clone, Debug)]
 pub struct CallStatus<'a> {
     pub call_sid: &'a str,
-    pub from: &'a str,
-    pub to: &'a str,
+    pub from: &'a Phone,
+    pub to: &'a Phone,
     pub status: &'a str,
     /// Present on `<Dial action>` callbacks.
     pub dial_status: Option<&'a str>,
     pub payload: serde_json::Value,
-}
-
-impl CallStatus<'_> {
-    /// The caller did not reach anyone.
-    pub fn is_missed(&self) -> bool {
-        let dial_missed = self.dial_status.is_some_and(|s| s != "completed" && s != "answered");
-        dial_missed || matches!(self.status, "no-answer" | "busy" | "failed")
-    }
 }
 
 pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, StoreError> {
@@ -163,8 +130,9 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
     }
     let lead_id = leads::upsert_by_phone(tx, c.from, None, "call").await?;
     let status = c.dial_status.unwrap_or(c.status);
-    call_logs::upsert(tx, &CallUpdate { lead_id, call_sid: c.call_sid, status, from: c.from, to: c.to }).await?;
-    if !c.is_missed() {
+    let update = CallUpdate { lead_id, call_sid: c.call_sid, status, from: c.from.as_str(), to: c.to.as_str() };
+    call_logs::upsert(tx, &update).await?;
+    if !missed_call::is_missed(c.status, c.dial_status) {
         return Ok(Outcome::Accepted(Vec::new()));
     }
     // Serialize missed calls per lead so two racing callbacks cannot both
@@ -174,31 +142,29 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
         .await?;
     let detail = serde_json::json!({ "call_sid": c.call_sid, "status": status });
     activity::record(tx, &Activity { kind: "missed_call", lead_id: Some(lead_id), is_security: false, detail }).await?;
-    if followups::exists_recent(tx, lead_id, followups::MISSED_CALL, MISSED_CALL_WINDOW).await? {
+    if followups::exists_recent(tx, lead_id, followups::MISSED_CALL, missed_call::WINDOW).await? {
         return Ok(Outcome::Accepted(Vec::new()));
     }
-    // WhatsApp only inside the lead's 24-hour window (free-form text is
-    // allowed there) and only if the studio sends WhatsApp at all.
     let lead = leads::find(tx, lead_id)
         .await?
         .ok_or(StoreError::NotFound { entity: "lead", workspace_id: tx.workspace_id() })?;
-    let in_window = lead.in_whatsapp_window(Utc::now());
-    let channel = if in_window
-        && !lead.opted_out_whatsapp
-        && integrations::find_by_provider(tx, Provider::Whatsapp).await?.is_some()
-    {
-        Channel::Whatsapp
-    } else {
-        Channel::Sms
+    let in_whatsapp_window = lead.in_whatsapp_window(Utc::now());
+    let caller = missed_call::Caller {
+        in_whatsapp_window,
+        // Only asked when it can matter (one query fewer per missed call).
+        studio_sends_whatsapp: in_whatsapp_window
+            && integrations::find_by_provider(tx, Provider::Whatsapp).await?.is_some(),
+        opted_out_sms: lead.opted_out_sms,
+        opted_out_whatsapp: lead.opted_out_whatsapp,
     };
-    if lead.opted_out(channel) {
+    let Some(channel) = missed_call::text_back_channel(caller) else {
         return Ok(Outcome::Accepted(Vec::new()));
-    }
+    };
     let new = NewFollowup {
         lead_id,
         kind: followups::MISSED_CALL,
         channel,
-        template: MISSED_CALL_TEXT,
+        template: missed_call::TEXT,
         subject: None,
         due_at: Utc::now(),
     };
@@ -330,41 +296,4 @@ pub async fn calendar_push(tx: &mut TenantTx, p: &CalendarPush<'_>) -> Result<Ou
 async fn push<J: Job>(tx: &mut TenantTx, job: &J, coalesce: Option<&str>) -> Result<Triggered, StoreError> {
     let envelope = Envelope::of(job).map_err(|e| StoreError::Invalid(e.to_string()))?;
     Ok(outbox::add(tx, &envelope, coalesce).await?.into_iter().collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn opt_out_keywords_are_whole_message_and_case_insensitive() {
-        for word in ["STOP", "stop", " Stop ", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "REVOKE", "OPTOUT"] {
-            assert_eq!(keyword(word), Some(Keyword::OptOut), "{word}");
-        }
-        for word in ["START", "unstop"] {
-            assert_eq!(keyword(word), Some(Keyword::OptIn), "{word}");
-        }
-        for text in ["please stop calling at night", "I want to cancel my membership", "starting monday?"] {
-            assert_eq!(keyword(text), None, "{text}");
-        }
-    }
-
-    #[test]
-    fn missed_calls_are_no_answer_busy_failed_or_an_unanswered_dial() {
-        let call = |status, dial| CallStatus {
-            call_sid: "CA1",
-            from: "+1",
-            to: "+2",
-            status,
-            dial_status: dial,
-            payload: serde_json::Value::Null,
-        };
-        assert!(call("no-answer", None).is_missed());
-        assert!(call("busy", None).is_missed());
-        assert!(call("failed", None).is_missed());
-        assert!(call("completed", Some("no-answer")).is_missed());
-        assert!(!call("completed", None).is_missed());
-        assert!(!call("completed", Some("completed")).is_missed());
-        assert!(!call("ringing", None).is_missed());
-    }
 }

@@ -1,5 +1,6 @@
 //! Leads: the people who contacted a studio.
 
+use frontdesk_domain::{Channel, Phone, whatsapp_window};
 use frontdesk_jobs::{LeadId, WorkspaceId};
 
 use crate::{StoreError, TenantTx};
@@ -7,8 +8,7 @@ use crate::{StoreError, TenantTx};
 #[derive(Clone, Debug, Default)]
 pub struct NewLead {
     pub name: Option<String>,
-    /// E.164, e.g. `+15551234567`.
-    pub phone: Option<String>,
+    pub phone: Option<Phone>,
     pub email: Option<String>,
     pub source: String,
 }
@@ -32,14 +32,14 @@ impl Lead {
     /// Inside WhatsApp's 24-hour customer-service window at `now`: the lead
     /// wrote on WhatsApp within the last day, so free-form text is allowed.
     pub fn in_whatsapp_window(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
-        self.last_inbound_whatsapp_at.is_some_and(|t| now - t < chrono::Duration::hours(24))
+        whatsapp_window::is_open(self.last_inbound_whatsapp_at, now)
     }
 
-    pub fn opted_out(&self, channel: crate::messages::Channel) -> bool {
+    pub fn opted_out(&self, channel: Channel) -> bool {
         match channel {
-            crate::messages::Channel::Sms => self.opted_out_sms,
-            crate::messages::Channel::Whatsapp => self.opted_out_whatsapp,
-            crate::messages::Channel::Email => self.opted_out_email,
+            Channel::Sms => self.opted_out_sms,
+            Channel::Whatsapp => self.opted_out_whatsapp,
+            Channel::Email => self.opted_out_email,
         }
     }
 
@@ -49,10 +49,10 @@ impl Lead {
     }
 
     /// Where a message on `channel` goes, if the lead has that address.
-    pub fn address(&self, channel: crate::messages::Channel) -> Option<&str> {
+    pub fn address(&self, channel: Channel) -> Option<&str> {
         match channel {
-            crate::messages::Channel::Sms | crate::messages::Channel::Whatsapp => self.phone.as_deref(),
-            crate::messages::Channel::Email => self.email.as_deref(),
+            Channel::Sms | Channel::Whatsapp => self.phone.as_deref(),
+            Channel::Email => self.email.as_deref(),
         }
     }
 }
@@ -65,7 +65,7 @@ pub async fn create(tx: &mut TenantTx, new: &NewLead) -> Result<LeadId, StoreErr
         ws as WorkspaceId,
         id as LeadId,
         new.name,
-        new.phone,
+        new.phone.as_ref().map(Phone::as_str),
         new.email,
         new.source
     )
@@ -107,6 +107,18 @@ pub async fn find(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lead>, StoreEr
     Ok(lead)
 }
 
+/// Leads of the workspace that have been classified at least once.
+pub async fn count_classified(tx: &mut TenantTx) -> Result<i64, StoreError> {
+    let ws = tx.workspace_id();
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM leads WHERE workspace_id = $1 AND classified_at IS NOT NULL"#,
+        ws as WorkspaceId
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(n)
+}
+
 /// A message went out to a new lead: it is now `contacted`.
 pub async fn mark_contacted(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreError> {
     let ws = tx.workspace_id();
@@ -125,7 +137,7 @@ pub async fn mark_contacted(tx: &mut TenantTx, id: LeadId) -> Result<(), StoreEr
 /// is kept, a new one fills a blank.
 pub async fn upsert_by_phone(
     tx: &mut TenantTx,
-    phone: &str,
+    phone: &Phone,
     name: Option<&str>,
     source: &str,
 ) -> Result<LeadId, StoreError> {
@@ -137,7 +149,7 @@ pub async fn upsert_by_phone(
            RETURNING id AS "id: LeadId""#,
         ws as WorkspaceId,
         LeadId::new() as LeadId,
-        phone,
+        phone.as_str(),
         name,
         source
     )
@@ -191,7 +203,7 @@ pub async fn record_inbound(tx: &mut TenantTx, id: LeadId, whatsapp: bool) -> Re
 pub async fn set_opted_out(
     tx: &mut TenantTx,
     id: LeadId,
-    channel: crate::messages::Channel,
+    channel: Channel,
     opted_out: bool,
 ) -> Result<bool, StoreError> {
     let ws = tx.workspace_id();
@@ -231,7 +243,7 @@ pub struct Segment {
 pub async fn in_segment(
     tx: &mut TenantTx,
     segment: &Segment,
-    channel: crate::messages::Channel,
+    channel: Channel,
     after: Option<LeadId>,
     limit: i64,
 ) -> Result<Vec<LeadId>, StoreError> {
@@ -267,12 +279,7 @@ pub async fn in_segment(
 /// Opts the lead out of `channel` on our side's evidence (`source`: the
 /// unsubscribe link in one of our emails, the provider refusing to deliver),
 /// with an activity entry the first time.
-pub async fn opt_out(
-    tx: &mut TenantTx,
-    id: LeadId,
-    channel: crate::messages::Channel,
-    source: &str,
-) -> Result<(), StoreError> {
+pub async fn opt_out(tx: &mut TenantTx, id: LeadId, channel: Channel, source: &str) -> Result<(), StoreError> {
     if set_opted_out(tx, id, channel, true).await? {
         let detail = serde_json::json!({ "channel": channel.as_str(), "source": source });
         let entry = crate::activity::Activity { kind: "opted_out", lead_id: Some(id), is_security: false, detail };

@@ -25,7 +25,7 @@ pub mod routes;
 pub mod webhook_events;
 pub mod workspaces;
 
-pub use database::{APP_ROLE, Db, DbConfig, ensure_database_exists, migrate, runtime_options};
+pub use database::{APP_ROLE, Db, DbConfig, SchemaStatus, ensure_database_exists, migrate, runtime_options};
 pub use error::StoreError;
 pub use tenant::TenantTx;
 

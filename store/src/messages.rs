@@ -4,24 +4,7 @@ use frontdesk_jobs::{LeadId, MessageId, WorkspaceId};
 
 use crate::{StoreError, TenantTx};
 
-/// Deserializes from the names `as_str` gives (a cron campaign's config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Sms,
-    Whatsapp,
-    Email,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Sms => "sms",
-            Channel::Whatsapp => "whatsapp",
-            Channel::Email => "email",
-        }
-    }
-}
+pub use frontdesk_domain::Channel;
 
 #[derive(Clone, Debug)]
 pub struct NewInbound {

@@ -158,9 +158,9 @@ pub async fn push_committed(
 ) {
     for (id, envelope) in triggered {
         if let Err(e) = jobs.enqueue_envelope(envelope).await {
-            tracing::warn!(error = %e, outbox_id = %id, "enqueue after commit failed; the outbox relay will push it");
+            tracing::warn!(error = %frontdesk_jobs::Report(&e), outbox_id = %id, "enqueue after commit failed; the outbox relay will push it");
             if let Err(e) = release(db, workspace_id, id).await {
-                tracing::warn!(error = %e, outbox_id = %id, "could not release outbox entry");
+                tracing::warn!(error = %frontdesk_jobs::Report(&e), outbox_id = %id, "could not release outbox entry");
             }
         }
     }

@@ -86,13 +86,23 @@ pub async fn add(tx: &mut TenantTx, route: &NewRoute) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// The route key of one Twilio number (E.164) in one Twilio account.
+pub fn twilio_number_key(account_sid: &str, number: &str) -> String {
+    format!("num:{account_sid}:{number}")
+}
+
+/// The route key of a Twilio Messaging Service (`MG…`).
+pub fn twilio_messaging_service_key(sid: &str) -> String {
+    format!("mss:{sid}")
+}
+
 /// Twilio route keys, most specific first.
 pub fn twilio_keys(messaging_service_sid: Option<&str>, account_sid: &str, to: &str) -> Vec<String> {
     let mut keys = Vec::with_capacity(2);
     if let Some(mss) = messaging_service_sid.filter(|s| !s.is_empty()) {
-        keys.push(format!("mss:{mss}"));
+        keys.push(twilio_messaging_service_key(mss));
     }
-    keys.push(format!("num:{account_sid}:{to}"));
+    keys.push(twilio_number_key(account_sid, to));
     keys
 }
 

@@ -105,6 +105,14 @@ pub async fn create(db: &Db, new: &NewWorkspace) -> Result<WorkspaceId, StoreErr
     Ok(id)
 }
 
+/// Deletes a workspace; every tenant row goes with it (the composite
+/// foreign keys cascade).
+pub async fn delete(db: &Db, id: WorkspaceId) -> Result<(), StoreError> {
+    let mut tx = db.tenant(id).await?;
+    sqlx::query!("DELETE FROM workspaces WHERE id = $1", id as WorkspaceId).execute(tx.conn()).await?;
+    tx.commit().await
+}
+
 /// The transaction's own workspace, or `None` if it does not exist.
 pub async fn load_state(tx: &mut TenantTx) -> Result<Option<WorkspaceState>, StoreError> {
     let ws = tx.workspace_id();

@@ -1,41 +1,38 @@
-//! `TestApp`: the real HTTP api on a random port and (optionally) the real
-//! worker monitor, on the test's own database and Redis namespace, plus
-//! builders for provider-configured workspaces and signers that speak each
-//! provider's wire format. Signatures are computed here independently of
-//! the api's own verification code.
+//! `TestApp`: the real app, built by `App::build` from the test's
+//! configuration (its own database and Redis namespace, port 0, fake
+//! provider URLs), serving HTTP on a random port; workers and the scheduler
+//! start when a test asks, and [`TestApp::drain`] runs them until every job
+//! is done. Builders for provider-configured workspaces and senders that
+//! sign requests the way each provider does (`frontdesk_testkit::signers`,
+//! independent of the api's verifiers).
 
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
-use base64::{Engine, engine::general_purpose::STANDARD};
-use frontdesk_api::{AppState, PlatformSecrets, WebhookMetrics};
-use frontdesk_jobs::{IntegrationId, Jobs, WorkspaceId};
-use frontdesk_queue::{QueueConfig, RedisQueue};
+use chrono::Utc;
+use frontdesk_api::WebhookMetrics;
+use frontdesk_app::{App, Config, Running, Services};
+use frontdesk_jobs::{IntegrationId, WorkspaceId};
+use frontdesk_queue::RedisQueue;
 use frontdesk_store::{
     Db,
     integrations::{self, NewIntegration, Provider},
     routes::{self, NewRoute, RouteProvider},
-    vault::{MasterKeys, Secret, Vault},
+    vault::{Secret, Vault},
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::{
-    GuardMetrics, WorkerConfig, WorkerDeps,
-    handlers::{classify_lead::ClassifyDeps, send_followup::SendDeps},
-    providers::{smtp::SmtpPolicy, twilio::TwilioClient, whatsapp::WhatsappClient},
-    scheduler::{Scheduler, SchedulerConfig},
-};
-use hmac::{KeyInit, Mac};
+use frontdesk_testkit::signers;
+use frontdesk_worker::{GuardMetrics, scheduler::Scheduler};
 use sqlx::{AssertSqlSafe, PgPool};
-use tokio::sync::watch;
 
-use crate::helpers::{TestEnv, eventually, redis_url};
+use crate::helpers::{DRAIN_LIMIT, TestEnv, redis_url};
+pub use crate::helpers::{MAILGUN_KEY, META_APP_SECRET, PUBLIC_URL, STRIPE_SECRET, WHATSAPP_VERIFY_TOKEN};
 
-pub const PUBLIC_URL: &str = "https://hooks.frontdesk.test";
-pub const META_APP_SECRET: &str = "meta-app-secret";
-pub const WHATSAPP_VERIFY_TOKEN: &str = "verify-me";
-pub const STRIPE_SECRET: &str = "whsec_frontdesk_test";
-pub const MAILGUN_KEY: &str = "mailgun-signing-key";
-
-/// Where the in-process worker finds the outside world.
+/// Where the in-process workers find the outside world.
 #[derive(Default)]
 pub struct WorkerSetup {
     pub llm: Option<frontdesk_classifier::LlmConfig>,
@@ -51,15 +48,17 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub vault: Vault,
-    /// `FRONTDESK_MASTER_KEYS` for a worker process that must open `vault`'s secrets.
-    pub master_keys: String,
     pub metrics: Arc<WebhookMetrics>,
     pub queue: RedisQueue,
-    stop: watch::Sender<bool>,
+    /// Started services (the api first); dropping them stops them.
+    running: Mutex<Vec<Running>>,
+    /// The job-finished signal of each in-process worker app.
+    workers: Mutex<Vec<Arc<GuardMetrics>>>,
+    scheduler: Mutex<Option<Scheduler>>,
 }
 
 impl TestApp {
-    /// The api only; jobs wait in Redis until [`TestApp::start_worker`].
+    /// The api only; jobs wait in Redis until the test starts workers or drains.
     pub async fn spawn(owner: &PgPool) -> Self {
         Self::spawn_with_redis(owner, &redis_url()).await
     }
@@ -68,39 +67,31 @@ impl TestApp {
     /// stops Redis runs its own).
     pub async fn spawn_with_redis(owner: &PgPool, redis: &str) -> Self {
         let env = TestEnv::new_with_redis(owner, redis).await;
-        let queue = RedisQueue::connect(redis, QueueConfig::default().namespace(env.prefix.clone())).await.unwrap();
-        let master_keys = MasterKeys::generate_encoded(1);
-        let vault = Vault::new(master_keys.parse().unwrap());
-        let metrics = Arc::new(WebhookMetrics::default());
-        let state = AppState {
-            db: env.db.clone(),
-            jobs: env.jobs.clone(),
-            vault: vault.clone(),
-            public_url: PUBLIC_URL.into(),
-            secrets: Arc::new(PlatformSecrets {
-                meta_app_secret: Some(Secret::new(META_APP_SECRET)),
-                whatsapp_verify_token: Some(Secret::new(WHATSAPP_VERIFY_TOKEN)),
-                stripe_webhook_secret: Some(Secret::new(STRIPE_SECRET)),
-                mailgun_signing_key: Some(Secret::new(MAILGUN_KEY)),
-            }),
-            metrics: metrics.clone(),
-            signing_keys: Arc::new(frontdesk_api::SigningKeys::default()),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, mut stopped) = watch::channel(false);
-        tokio::spawn(frontdesk_api::serve(listener, state, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
-        Self { env, owner: owner.clone(), addr, http: reqwest::Client::new(), vault, master_keys, metrics, queue, stop }
+        let api = env.app.start(Services::API).await.expect("the api starts");
+        Self {
+            owner: owner.clone(),
+            addr: api.api_addr().expect("the api listens"),
+            http: reqwest::Client::new(),
+            vault: env.app.vault().clone(),
+            metrics: env.app.api_state().metrics.clone(),
+            queue: env.queue.clone(),
+            running: Mutex::new(vec![api]),
+            workers: Mutex::default(),
+            scheduler: Mutex::default(),
+            env,
+        }
     }
 
     pub fn db(&self) -> &Db {
         &self.env.db
     }
 
-    /// Runs the real worker monitor in-process until the app drops;
-    /// classification is offline and providers unreachable.
+    pub fn config(&self) -> &Config {
+        &self.env.config
+    }
+
+    /// Runs the real workers (and the outbox relay) in-process until the
+    /// app drops; classification is offline and providers unreachable.
     pub async fn start_worker(&self) {
         self.start_worker_with(WorkerSetup::default()).await;
     }
@@ -110,45 +101,72 @@ impl TestApp {
         self.start_worker_with(WorkerSetup { llm, ..WorkerSetup::default() }).await;
     }
 
-    /// Runs the follow-up scheduler in-process until the app drops.
-    pub fn start_scheduler(&self) {
-        let config = SchedulerConfig { tick: Duration::from_millis(100), ..SchedulerConfig::default() };
-        let scheduler = Scheduler::new(self.env.db.clone(), self.env.jobs.clone(), config);
-        tokio::spawn(scheduler.run(self.stop.subscribe()));
+    /// Workers as a worker process with this setup would run them: a second
+    /// app on the same configuration, its provider URLs pointed at fakes.
+    pub async fn start_worker_with(&self, setup: WorkerSetup) {
+        let mut config = self.config().clone();
+        if let Some(url) = setup.twilio_url {
+            config.twilio_api_url = url;
+        }
+        if let Some(url) = setup.whatsapp_url {
+            config.whatsapp_api_url = url;
+        }
+        let mut app = App::build(config).await.expect("the worker app builds");
+        if setup.llm.is_some() {
+            app.set_platform_llm(setup.llm);
+        }
+        let running = app.start(Services::WORKERS_ONLY).await.expect("the workers start");
+        self.workers.lock().unwrap().push(app.worker_deps().metrics.clone());
+        self.running.lock().unwrap().push(running);
     }
 
-    pub async fn start_worker_with(&self, setup: WorkerSetup) {
-        let llm = setup.llm;
-        let http = frontdesk_worker::providers::http_client();
-        let unreachable = "http://127.0.0.1:9".to_owned();
-        let send = SendDeps {
-            vault: self.vault.clone(),
-            twilio: TwilioClient::new(http.clone(), setup.twilio_url.unwrap_or_else(|| unreachable.clone())),
-            whatsapp: WhatsappClient::new(http, setup.whatsapp_url.unwrap_or(unreachable), "v21.0"),
-            // The tests' SMTP server listens on 127.0.0.1.
-            smtp: SmtpPolicy { allow_private: true },
-            public_url: PUBLIC_URL.into(),
-        };
-        let queue = self.queue.clone();
-        let deps = WorkerDeps {
-            db: self.env.db.clone(),
-            jobs: Jobs::new(queue.clone()),
-            queue,
-            metrics: Arc::new(GuardMetrics::default()),
-            classify: ClassifyDeps {
-                offline: Arc::new(frontdesk_classifier::OfflineClassifier::new()),
-                platform_llm: llm,
-                default_daily_budget: Some(100_000),
-                vault: self.vault.clone(),
-            },
-            send,
-        };
-        let mut stopped = self.stop.subscribe();
-        let config = WorkerConfig { concurrency: 4, guard_cache_ttl: Duration::ZERO };
-        tokio::spawn(frontdesk_worker::run_workers(deps, config, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-            Ok(())
-        }));
+    /// Runs the follow-up scheduler in-process (ticking every 100 ms) until
+    /// the app drops; [`TestApp::drain`] also ticks it.
+    pub async fn start_scheduler(&self) {
+        let running = self.env.app.start(Services { api: false, workers: false, scheduler: true }).await.unwrap();
+        self.running.lock().unwrap().push(running);
+        *self.scheduler.lock().unwrap() = Some(self.env.app.scheduler());
+    }
+
+    /// Runs the workers (starting default ones if the test started none)
+    /// until every queue of this test's namespace is empty and every outbox
+    /// entry is done; with the scheduler on, until a tick finds nothing due.
+    /// Wakes when a job finishes, so a drain takes as long as the work.
+    pub async fn drain(&self) {
+        if self.workers.lock().unwrap().is_empty() {
+            self.start_worker().await;
+        }
+        let workers: Vec<Arc<GuardMetrics>> = self.workers.lock().unwrap().clone();
+        let scheduler = self.scheduler.lock().unwrap().clone();
+        let started = Instant::now();
+        loop {
+            let mut finished: Vec<_> = workers.iter().map(|w| Box::pin(w.job_finished())).collect();
+            for f in &mut finished {
+                // Registered before the check, so a job finishing in between wakes us.
+                f.as_mut().enable();
+            }
+            let ticked_nothing = match &scheduler {
+                Some(s) => s.tick(Utc::now()).await.expect("scheduler tick") == Default::default(),
+                None => true,
+            };
+            let pending = self.pending().await;
+            if ticked_nothing && pending.is_empty() {
+                return;
+            }
+            assert!(started.elapsed() < DRAIN_LIMIT, "drain gave up after {DRAIN_LIMIT:?}; still pending: {pending:?}");
+            // A job finishing is the usual wake-up; the timer covers jobs
+            // that come due (retries, rate limits) and acks landing in Redis.
+            let _ = tokio::time::timeout(Duration::from_millis(25), futures::future::select_all(finished)).await;
+        }
+    }
+
+    /// See [`TestEnv::wait_until_idle`]: for workers in another process.
+    pub async fn wait_until_idle(&self) {
+        self.env.wait_until_idle().await;
+    }
+
+    async fn pending(&self) -> Vec<String> {
+        self.env.pending().await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -179,7 +197,7 @@ impl TestApp {
         .unwrap();
         let route = NewRoute {
             provider: RouteProvider::Twilio,
-            route_key: format!("num:{account_sid}:{number}"),
+            route_key: routes::twilio_number_key(account_sid, number),
             integration_id: Some(id),
             channel_token: None,
         };
@@ -217,33 +235,30 @@ impl TestApp {
 
     /// A Google Calendar integration routed by `channel_id` with `token`.
     pub async fn google(&self, ws: WorkspaceId, channel_id: &str, token: &str) -> IntegrationId {
-        let mut tx = self.db().tenant(ws).await.unwrap();
-        let id = integrations::create(
-            &mut tx,
-            &self.vault,
-            &NewIntegration {
-                provider: Provider::GoogleCalendar,
-                sandbox: false,
-                external_id: Some("primary".into()),
-                settings: serde_json::json!({}),
-                secret: Some(Secret::new("refresh-token")),
-            },
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        let id = self
+            .integration(
+                ws,
+                NewIntegration {
+                    provider: Provider::GoogleCalendar,
+                    sandbox: false,
+                    external_id: Some("primary".into()),
+                    settings: serde_json::json!({}),
+                    secret: Some(Secret::new("refresh-token")),
+                },
+            )
+            .await;
         self.route(ws, RouteProvider::GoogleCalendar, channel_id, Some(id), Some(token)).await;
         id
     }
 
     /// POSTs a Twilio form to `path`, signed with `auth_token` over the public URL.
     pub async fn post_twilio(&self, path: &str, params: &[(&str, &str)], auth_token: &str) -> reqwest::Response {
-        let signature = twilio_signature(auth_token, &format!("{PUBLIC_URL}{path}"), params);
+        let signature = signers::twilio(auth_token, &format!("{PUBLIC_URL}{path}"), params);
         self.http
             .post(self.url(path))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-twilio-signature", signature)
-            .body(form_body(params))
+            .body(signers::form_body(params))
             .send()
             .await
             .unwrap()
@@ -254,7 +269,7 @@ impl TestApp {
         self.http
             .post(self.url("/webhooks/whatsapp"))
             .header("content-type", "application/json")
-            .header("x-hub-signature-256", hub_signature(META_APP_SECRET, &raw))
+            .header("x-hub-signature-256", signers::hub(META_APP_SECRET, &raw))
             .body(raw)
             .send()
             .await
@@ -264,13 +279,13 @@ impl TestApp {
     /// A Mailgun route forward, signed now with `token`.
     pub async fn post_email(&self, fields: &[(&str, &str)], token: &str) -> reqwest::Response {
         let timestamp = chrono::Utc::now().timestamp().to_string();
-        let signature = mailgun_signature(MAILGUN_KEY, &timestamp, token);
+        let signature = signers::mailgun(MAILGUN_KEY, &timestamp, token);
         let mut all: Vec<(&str, &str)> = fields.to_vec();
         all.extend([("timestamp", timestamp.as_str()), ("token", token), ("signature", signature.as_str())]);
         self.http
             .post(self.url("/webhooks/email"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form_body(&all))
+            .body(signers::form_body(&all))
             .send()
             .await
             .unwrap()
@@ -282,7 +297,7 @@ impl TestApp {
         self.http
             .post(self.url("/webhooks/stripe"))
             .header("content-type", "application/json")
-            .header("stripe-signature", stripe_signature(STRIPE_SECRET, t, &raw))
+            .header("stripe-signature", signers::stripe(STRIPE_SECRET, t, &raw))
             .body(raw)
             .send()
             .await
@@ -322,77 +337,11 @@ impl TestApp {
         counts
     }
 
-    /// Waits until every job the pipeline enqueued has finished (each outbox
-    /// entry done), so a test can compare row counts without racing a
-    /// follow-on job such as the classification a processed message starts.
-    pub async fn wait_idle(&self) {
-        let pending = || async {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE done_at IS NULL")
-                .fetch_one(&self.owner)
-                .await
-                .unwrap()
-        };
-        assert!(eventually(Duration::from_secs(30), || async { pending().await == 0 }).await, "jobs still pending");
-    }
-
     /// Jobs waiting in Redis for `queue` (all workspaces).
     pub async fn waiting_jobs(&self, queue: &str) -> u64 {
         let stats = self.queue.stats(queue).await.unwrap();
         stats.waiting + stats.scheduled
     }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-pub fn form_body(params: &[(&str, &str)]) -> String {
-    params.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&")
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b' ' => "+".into(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-pub fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<(&str, &str)> = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_owned();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
-pub fn hub_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-pub fn mailgun_signature(key: &str, timestamp: &str, token: &str) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(timestamp.as_bytes());
-    mac.update(token.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-pub fn stripe_signature(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// A WhatsApp Cloud API notification with one text message per

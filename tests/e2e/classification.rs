@@ -18,7 +18,7 @@ use wiremock::{
     matchers::{header, method, path},
 };
 
-use crate::{app::TestApp, helpers::eventually};
+use crate::app::TestApp;
 
 const MIGRATOR: &sqlx::migrate::Migrator = &frontdesk_store::MIGRATOR;
 const AC_A: &str = "AC00000000000000000000000000000001";
@@ -77,21 +77,20 @@ async fn classified_by(app: &TestApp, phone: &str) -> Option<String> {
         .unwrap()
 }
 
-/// Waits until `n` classifications have been recorded (in any workspace).
+/// Drains the pipeline; then exactly `n` classifications are recorded (in any workspace).
 async fn wait_classifications(app: &TestApp, n: i64) {
-    let count = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM activity_logs WHERE kind = 'lead_classified'")
-            .fetch_one(&app.owner)
-            .await
-            .unwrap()
-    };
-    assert!(eventually(Duration::from_secs(20), || async { count().await == n }).await, "expected {n} classifications");
+    app.drain().await;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM activity_logs WHERE kind = 'lead_classified'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(count, n, "classifications recorded");
 }
 
+/// Drains the pipeline and says what classified the lead.
 async fn wait_classified(app: &TestApp, phone: &str) -> String {
-    let done = eventually(Duration::from_secs(30), || async { classified_by(app, phone).await.is_some() }).await;
-    assert!(done, "lead {phone} was not classified");
-    classified_by(app, phone).await.unwrap()
+    app.drain().await;
+    classified_by(app, phone).await.unwrap_or_else(|| panic!("lead {phone} was not classified"))
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -274,7 +273,8 @@ async fn a_prompt_injection_changes_nothing_outside_the_leads_own_classification
         .await
         .unwrap();
     assert_eq!(b_tasks, 0);
-    eventually(Duration::from_secs(10), || async { classified_by(&app, "+15557770002").await.is_some() }).await;
+    app.drain().await;
+    assert!(classified_by(&app, "+15557770002").await.is_some());
     let after: Vec<(Option<String>, String)> =
         sqlx::query_as("SELECT intent, status FROM leads WHERE workspace_id = $1")
             .bind(b.as_uuid())

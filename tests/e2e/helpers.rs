@@ -4,31 +4,50 @@ use std::{
     time::{Duration, Instant},
 };
 
-use frontdesk_jobs::{Jobs, MessageId, WorkspaceId};
-use frontdesk_queue::{QueueConfig, RedisQueue};
+use frontdesk_app::{App, Config};
+use frontdesk_domain::Phone;
+use frontdesk_jobs::{Jobs, MessageId, WorkspaceId, queue};
+use frontdesk_queue::RedisQueue;
 use frontdesk_store::{
     Db, leads,
     leads::NewLead,
     messages::{self, Channel, NewInbound},
-    runtime_options,
+    vault::MasterKeys,
     workspaces::{self, NewWorkspace},
 };
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
+pub const PUBLIC_URL: &str = "https://hooks.frontdesk.test";
+pub const META_APP_SECRET: &str = "meta-app-secret";
+pub const WHATSAPP_VERIFY_TOKEN: &str = "verify-me";
+pub const STRIPE_SECRET: &str = "whsec_frontdesk_test";
+pub const MAILGUN_KEY: &str = "mailgun-signing-key";
+/// How long a drain may take before the test fails naming what is stuck.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// Nothing listens here: a provider the test did not fake is unreachable.
+const UNREACHABLE: &str = "http://127.0.0.1:9";
+
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// The test's own database and Redis namespace, and handles onto both.
+/// A phone number for test data (fixtures are always well formed).
+pub fn phone(e164: &str) -> Phone {
+    Phone::from_e164(e164).expect("test numbers are E.164")
+}
+
+/// The test's own database, Redis namespace and configuration, and the app
+/// built from it. Everything a test runs (in-process or as a `frontdesk`
+/// process) uses this configuration and differs from production only in it.
 pub struct TestEnv {
+    /// The database owner (bypasses RLS): for assertions across workspaces.
+    pub owner: PgPool,
+    pub config: Config,
+    pub app: App,
     pub db: Db,
-    pub database_url: String,
-    pub prefix: String,
     pub jobs: Jobs,
     pub queue: RedisQueue,
-    pub redis: String,
-    data_dir: std::path::PathBuf,
 }
 
 impl TestEnv {
@@ -45,38 +64,95 @@ impl TestEnv {
             opts.get_port(),
             opts.get_database().expect("test database has a name")
         );
-        let db = Db::connect_with(runtime_options(opts.as_ref()), 4).await.unwrap();
         let prefix = format!("fdtest-{}", uuid::Uuid::new_v4().simple());
-        let queue = RedisQueue::connect(redis, QueueConfig::default().namespace(prefix.clone())).await.unwrap();
-        let data_dir = std::env::temp_dir().join(&prefix);
-        Self {
-            db,
+        let config = Config {
             database_url,
-            prefix: prefix.clone(),
-            jobs: Jobs::new(queue.clone()),
-            queue,
-            redis: redis.to_owned(),
-            data_dir,
+            db_max_connections: 4,
+            redis_url: redis.to_owned(),
+            queue_prefix: prefix.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: Some(PUBLIC_URL.into()),
+            master_keys: Some(MasterKeys::generate_encoded(1)),
+            meta_app_secret: Some(META_APP_SECRET.into()),
+            whatsapp_verify_token: Some(WHATSAPP_VERIFY_TOKEN.into()),
+            stripe_webhook_secret: Some(STRIPE_SECRET.into()),
+            mailgun_signing_key: Some(MAILGUN_KEY.into()),
+            ai_daily_token_budget: 100_000,
+            data_dir: std::env::temp_dir().join(&prefix),
+            worker_concurrency: 4,
+            // Status changes apply to the very next job.
+            guard_cache_ms: 0,
+            scheduler_tick_secs: 0.1,
+            twilio_api_url: UNREACHABLE.into(),
+            whatsapp_api_url: UNREACHABLE.into(),
+            // The tests' SMTP server listens on 127.0.0.1.
+            allow_private_smtp: true,
+            ..Config::default()
+        };
+        let app = App::build(config.clone()).await.expect("the test app builds");
+        let (db, jobs, queue) = (app.db().clone(), app.jobs().clone(), app.queue().clone());
+        Self { owner: owner.clone(), config, app, db, jobs, queue }
+    }
+
+    /// What is not done yet: per queue, jobs waiting, scheduled, retrying or
+    /// in flight; and outbox entries not marked done.
+    pub async fn pending(&self) -> Vec<String> {
+        let mut pending = Vec::new();
+        for name in queue::ALL {
+            let s = self.queue.stats(name).await.unwrap();
+            if s.waiting + s.scheduled + s.retrying + s.in_flight > 0 {
+                pending.push(format!(
+                    "{name}: {} waiting, {} scheduled, {} retrying, {} in flight",
+                    s.waiting, s.scheduled, s.retrying, s.in_flight
+                ));
+            }
+        }
+        let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE done_at IS NULL")
+            .fetch_one(&self.owner)
+            .await
+            .unwrap();
+        if outbox > 0 {
+            pending.push(format!("{outbox} outbox entries not done"));
+        }
+        pending
+    }
+
+    /// Waits until every queue is empty and every outbox entry is done, as
+    /// seen from Redis and Postgres: for workers in another process, which
+    /// this process cannot drain or hear from (in-process workers: `TestApp::drain`).
+    pub async fn wait_until_idle(&self) {
+        let started = Instant::now();
+        loop {
+            let pending = self.pending().await;
+            if pending.is_empty() {
+                return;
+            }
+            assert!(started.elapsed() < DRAIN_LIMIT, "still pending after {DRAIN_LIMIT:?}: {pending:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Starts `frontdesk <command>` as a separate process on this test's
-    /// database and Redis namespace. It is killed when the handle drops.
+    /// configuration. It is killed when the handle drops.
     pub fn spawn(&self, command: &str) -> Child {
         self.spawn_with(command, &[])
     }
 
-    /// Like [`TestEnv::spawn`], with extra environment (provider URLs, keys).
+    /// Like [`TestEnv::spawn`], with extra environment (provider URLs, timings).
     pub fn spawn_with(&self, command: &str, env: &[(&str, &str)]) -> Child {
+        let c = &self.config;
+        let keys = c.master_keys.as_deref().expect("tests set master keys");
         Command::new(env!("CARGO_BIN_EXE_frontdesk"))
             .arg(command)
-            .envs(env.iter().copied())
-            .env("DATABASE_URL", &self.database_url)
-            .env("REDIS_URL", &self.redis)
-            .env("FRONTDESK_QUEUE_PREFIX", &self.prefix)
-            .env("FRONTDESK_DATA_DIR", &self.data_dir)
+            .env("DATABASE_URL", &c.database_url)
+            .env("REDIS_URL", &c.redis_url)
+            .env("FRONTDESK_QUEUE_PREFIX", &c.queue_prefix)
+            .env("FRONTDESK_DATA_DIR", &c.data_dir)
+            .env("FRONTDESK_MASTER_KEYS", keys)
+            .env("FRONTDESK_PUBLIC_URL", PUBLIC_URL)
             .env("FRONTDESK_LOG_FORMAT", "json")
             .env("RUST_LOG", std::env::var("TEST_LOG").map(|_| "debug").unwrap_or("warn"))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true)
@@ -96,7 +172,7 @@ pub async fn studio(db: &Db, name: &str) -> Studio {
     let mut tx = db.tenant(id).await.unwrap();
     let lead = leads::create(
         &mut tx,
-        &NewLead { phone: Some("+13125550100".into()), source: "sms".into(), ..NewLead::default() },
+        &NewLead { phone: Some(phone("+13125550100")), source: "sms".into(), ..NewLead::default() },
     )
     .await
     .unwrap();
@@ -117,7 +193,9 @@ pub async fn studio(db: &Db, name: &str) -> Studio {
     Studio { id, message }
 }
 
-/// Polls `check` until it returns true or `limit` passes.
+/// Polls `check` until it returns true or `limit` passes. Only for what a
+/// test cannot drain: an effect of a worker in another process, or a fake
+/// provider receiving a request while the test holds it.
 pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,

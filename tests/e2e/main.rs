@@ -5,5 +5,6 @@ mod classification;
 mod followups;
 mod helpers;
 mod jobs_run_in_worker_process;
+mod migrations;
 mod webhook_bad_input;
 mod webhooks;

@@ -18,10 +18,9 @@ use tokio::{
     net::{TcpStream, tcp::OwnedReadHalf},
 };
 
-use crate::app::{
-    MAILGUN_KEY, META_APP_SECRET, PUBLIC_URL, STRIPE_SECRET, TestApp, WHATSAPP_VERIFY_TOKEN, form_body, hub_signature,
-    mailgun_signature, stripe_signature, twilio_signature,
-};
+use frontdesk_testkit::signers::{self, form_body};
+
+use crate::app::{MAILGUN_KEY, META_APP_SECRET, PUBLIC_URL, STRIPE_SECRET, TestApp, WHATSAPP_VERIFY_TOKEN};
 
 const MIGRATOR: &sqlx::migrate::Migrator = &frontdesk_store::MIGRATOR;
 
@@ -237,7 +236,7 @@ fn status_params() -> Params {
 fn twilio_signed(path: &str, p: &Params, token: &str, signed_url: &str) -> Request {
     Request::post(path)
         .header("content-type", FORM)
-        .header("x-twilio-signature", twilio_signature(token, signed_url, &refs(p)))
+        .header("x-twilio-signature", signers::twilio(token, signed_url, &refs(p)))
         .body(encoded(p))
 }
 
@@ -397,7 +396,7 @@ fn wa(body: impl Into<Vec<u8>>) -> Request {
     let body = body.into();
     Request::post(WHATSAPP)
         .header("content-type", JSON)
-        .header("x-hub-signature-256", hub_signature(META_APP_SECRET, &body))
+        .header("x-hub-signature-256", signers::hub(META_APP_SECRET, &body))
         .body(body)
 }
 
@@ -475,12 +474,12 @@ fn whatsapp_cases() -> Vec<Case> {
         ),
         case(
             "whatsapp: signed with another app secret",
-            wa(valid.clone()).header("x-hub-signature-256", hub_signature("another-app-secret", &valid)),
+            wa(valid.clone()).header("x-hub-signature-256", signers::hub("another-app-secret", &valid)),
             BAD_SIGNATURE,
         ),
         case(
             "whatsapp: signature without the sha256= prefix",
-            wa(valid.clone()).header("x-hub-signature-256", &hub_signature(META_APP_SECRET, &valid)["sha256=".len()..]),
+            wa(valid.clone()).header("x-hub-signature-256", &signers::hub(META_APP_SECRET, &valid)["sha256=".len()..]),
             BAD_SIGNATURE,
         ),
         case(
@@ -491,7 +490,7 @@ fn whatsapp_cases() -> Vec<Case> {
         case("whatsapp: body changed after signing", wa(valid.clone()).body(tampered), BAD_SIGNATURE),
         case(
             "whatsapp: signature over a re-serialization of the body",
-            wa(valid.clone()).header("x-hub-signature-256", hub_signature(META_APP_SECRET, &pretty)),
+            wa(valid.clone()).header("x-hub-signature-256", signers::hub(META_APP_SECRET, &pretty)),
             BAD_SIGNATURE,
         ),
         case(
@@ -646,7 +645,7 @@ fn email_fields() -> Params {
 
 /// `fields` plus Mailgun's signature fields, signed with `key`.
 fn mailgun_signed(fields: &Params, key: &str, timestamp: &str, token: &str) -> Params {
-    let signature = mailgun_signature(key, timestamp, token);
+    let signature = signers::mailgun(key, timestamp, token);
     let mut all = fields.clone();
     all.extend(params(&[("timestamp", timestamp), ("token", token), ("signature", &signature)]));
     all
@@ -815,7 +814,7 @@ fn stripe_header(body: impl Into<Vec<u8>>, header: &str) -> Request {
 /// Correctly signed at `t`.
 fn stripe_at(body: impl Into<Vec<u8>>, t: i64) -> Request {
     let body = body.into();
-    let header = stripe_signature(STRIPE_SECRET, t, &body);
+    let header = signers::stripe(STRIPE_SECRET, t, &body);
     stripe_header(body, &header)
 }
 
@@ -826,7 +825,7 @@ fn stripe(v: &Value) -> Request {
 fn stripe_cases() -> Vec<Case> {
     let body = serde_json::to_vec(&stripe_valid("evt_bad_1")).unwrap();
     let t = now();
-    let v1 = |t: i64, secret: &str| stripe_signature(secret, t, &body).split_once(",v1=").unwrap().1.to_owned();
+    let v1 = |t: i64, secret: &str| signers::stripe(secret, t, &body).split_once(",v1=").unwrap().1.to_owned();
     let good = v1(t, STRIPE_SECRET);
     let mut tampered = body.clone();
     let at = tampered.len() - 3;

@@ -64,8 +64,8 @@ async fn twilio_sms_is_stored_enqueued_and_processed_by_the_worker(owner: PgPool
     assert_eq!(scalar(&app, "SELECT count(*) FROM webhook_events WHERE workspace_id = $1", ws).await, 1);
     assert_eq!(app.waiting_jobs(queue::PROCESS_INBOUND).await, 1);
 
-    app.start_worker().await;
-    assert!(eventually(Duration::from_secs(20), || async { activity(&app, ws, "message_processed").await == 1 }).await);
+    app.drain().await;
+    assert_eq!(activity(&app, ws, "message_processed").await, 1);
     // Processing hands the lead to classification through the outbox.
     assert_eq!(
         scalar(&app, "SELECT count(*) FROM outbox WHERE workspace_id = $1 AND queue = 'classify-lead'", ws).await,
@@ -249,12 +249,9 @@ async fn whatsapp_batch_for_two_workspaces_is_split_and_processed(owner: PgPool)
             .await,
         2
     );
-    app.start_worker().await;
-    let done = || async {
-        activity(&app, a, "message_processed").await == 2 && activity(&app, b, "message_processed").await == 1
-    };
-    assert!(eventually(Duration::from_secs(20), done).await);
-    app.wait_idle().await;
+    app.drain().await;
+    assert_eq!(activity(&app, a, "message_processed").await, 2);
+    assert_eq!(activity(&app, b, "message_processed").await, 1);
     // Redelivery of the whole batch changes nothing.
     let before = app.row_counts().await;
     assert_eq!(app.post_whatsapp(&body).await.status(), 200);
@@ -298,8 +295,8 @@ async fn inbound_email_is_routed_by_recipient_and_processed(owner: PgPool) {
     let mut other = fields;
     other[0] = ("recipient", "nobody@elsewhere.example");
     assert_eq!(app.post_email(&other, "token-2").await.status(), 406);
-    app.start_worker().await;
-    assert!(eventually(Duration::from_secs(20), || async { activity(&app, ws, "message_processed").await == 1 }).await);
+    app.drain().await;
+    assert_eq!(activity(&app, ws, "message_processed").await, 1);
 }
 
 fn stripe_event(id: &str, kind: &str, created: i64, status: &str) -> serde_json::Value {
@@ -320,8 +317,8 @@ async fn stripe_events_update_the_subscription_in_order_through_the_billing_job(
     assert_eq!(app.post_stripe(&newer).await.status(), 200);
     assert_eq!(app.post_stripe(&older).await.status(), 200);
     assert_eq!(app.waiting_jobs(queue::APPLY_BILLING).await, 2);
-    app.start_worker().await;
-    assert!(eventually(Duration::from_secs(20), || async { activity(&app, ws, "billing_event").await == 2 }).await);
+    app.drain().await;
+    assert_eq!(activity(&app, ws, "billing_event").await, 2);
     let status: String = sqlx::query_scalar("SELECT status FROM subscriptions WHERE workspace_id = $1")
         .bind(ws.as_uuid())
         .fetch_one(&owner)
@@ -342,7 +339,6 @@ async fn invoices_never_revive_a_canceled_subscription_and_same_second_events_fo
     let app = TestApp::spawn(&owner).await;
     let ws = app.workspace("Iron Temple").await;
     app.route(ws, RouteProvider::Stripe, "cus_A", None, None).await;
-    app.start_worker().await;
     let now = chrono::Utc::now().timestamp();
     let status = || async {
         sqlx::query_scalar::<_, String>("SELECT status FROM subscriptions WHERE workspace_id = $1")
@@ -368,10 +364,8 @@ async fn invoices_never_revive_a_canceled_subscription_and_same_second_events_fo
     ];
     for (n, (event, expected)) in steps.into_iter().enumerate() {
         assert_eq!(app.post_stripe(&event).await.status(), 200);
-        let applied =
-            eventually(Duration::from_secs(20), || async { activity(&app, ws, "billing_event").await == n as i64 + 1 })
-                .await;
-        assert!(applied, "event {} was not processed", event["id"]);
+        app.drain().await;
+        assert_eq!(activity(&app, ws, "billing_event").await, n as i64 + 1, "event {} was not processed", event["id"]);
         assert_eq!(status().await, expected, "after {}", event["id"]);
     }
 }
@@ -397,6 +391,25 @@ async fn a_burst_of_google_pushes_enqueues_exactly_one_coalesced_sync(owner: PgP
     );
     assert_eq!(app.waiting_jobs(queue::SYNC_CALENDAR).await, 1);
     assert_eq!(app.google_push("channel-1", "wrong-token", 7, "exists").await.status(), 403);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_google_push_followed_by_a_drain_leaves_no_job_in_redis(owner: PgPool) {
+    let app = TestApp::spawn(&owner).await;
+    let ws = app.workspace("Iron Temple").await;
+    app.google(ws, "channel-1", "chan-token").await;
+    assert_eq!(app.google_push("channel-1", "chan-token", 2, "exists").await.status(), 200);
+    assert_eq!(app.waiting_jobs(queue::SYNC_CALENDAR).await, 1);
+    app.drain().await;
+    let stats = app.queue.stats(queue::SYNC_CALENDAR).await.unwrap();
+    assert_eq!((stats.waiting, stats.scheduled, stats.in_flight, stats.retrying, stats.dead), (0, 0, 0, 0, 0));
+    assert_eq!(stats.completed, 1, "the sync-calendar worker ran the job");
+    // Until calendar sync exists, the studio is told so, once a day per calendar.
+    assert_eq!(activity(&app, ws, "calendar_sync_skipped").await, 1);
+    assert_eq!(app.google_push("channel-1", "chan-token", 3, "exists").await.status(), 200);
+    app.drain().await;
+    assert_eq!(app.queue.stats(queue::SYNC_CALENDAR).await.unwrap().completed, 2);
+    assert_eq!(activity(&app, ws, "calendar_sync_skipped").await, 1);
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -429,21 +442,11 @@ async fn with_redis_down_webhooks_succeed_and_the_outbox_runs_each_job_once_afte
     })
     .await;
     assert!(pushed, "the relay did not push the three entries once Redis was back");
-    app.start_worker().await;
-    assert!(
-        eventually(Duration::from_secs(20), || async { scalar(&app, pending, ws).await == 0 }).await,
-        "outbox entries not settled"
-    );
-    assert_eq!(activity(&app, ws, "message_processed").await, 3);
-
     // Every entry (the processing and the classifications it triggered) runs
-    // and settles; a relay past its timeout then finds nothing to push again.
-    let all_done = || async {
-        scalar(&app, "SELECT count(*) FROM outbox WHERE workspace_id = $1 AND done_at IS NULL", ws).await == 0
-    };
-    assert!(eventually(Duration::from_secs(20), all_done).await, "classification entries not settled");
+    // and settles, once; a relay past its timeout then finds nothing to push again.
+    app.drain().await;
+    assert_eq!(scalar(&app, pending, ws).await, 0);
+    assert_eq!(activity(&app, ws, "message_processed").await, 3);
     assert_eq!(relay_once(app.db(), &jobs, Duration::ZERO).await.unwrap(), 0);
     assert_eq!(activity(&app, ws, "lead_classified").await, 3);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(activity(&app, ws, "message_processed").await, 3);
 }

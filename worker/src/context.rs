@@ -1,11 +1,13 @@
-//! What a handler receives from the guard: the checked workspace and the
-//! tenant transaction the guard opened (so the check and the handler's
-//! effects commit or roll back together).
+//! What a handler receives from the guard: the checked workspace, the
+//! queue's lease on this delivery, and the tenant transaction the guard
+//! opened (so the check and the handler's effects commit or roll back
+//! together).
 
 use std::sync::Arc;
 
 use apalis_core::task::{Task, from_request::FromRequest};
 use frontdesk_jobs::{Envelope, Jobs, OutboxId};
+use frontdesk_queue::Lease;
 use frontdesk_store::{Db, StoreError, TenantTx, outbox, workspaces::WorkspaceState};
 use tokio::sync::Mutex;
 
@@ -14,12 +16,15 @@ pub struct JobContext {
     pub workspace: Arc<WorkspaceState>,
     pub db: Db,
     pub jobs: Jobs,
+    /// The delivery's lease (fencing token, attempt); absent only when a
+    /// test calls a handler outside a queue backend.
+    pub lease: Option<Lease>,
     tx: Arc<Mutex<Option<TenantTx>>>,
 }
 
 impl JobContext {
-    pub(crate) fn new(workspace: WorkspaceState, db: Db, jobs: Jobs, tx: TenantTx) -> Self {
-        Self { workspace: Arc::new(workspace), db, jobs, tx: Arc::new(Mutex::new(Some(tx))) }
+    pub(crate) fn new(workspace: WorkspaceState, db: Db, jobs: Jobs, lease: Option<Lease>, tx: TenantTx) -> Self {
+        Self { workspace: Arc::new(workspace), db, jobs, lease, tx: Arc::new(Mutex::new(Some(tx))) }
     }
 
     /// Pushes jobs whose outbox entries the handler just committed.

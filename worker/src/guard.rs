@@ -21,7 +21,7 @@ use apalis_core::{
     error::{AbortError, BoxDynError, RetryAfterError},
     task::{Task, status::Status},
 };
-use frontdesk_jobs::{EntityRef, Job, Jobs, OutboxId, WorkspaceId};
+use frontdesk_jobs::{EntityRef, Job, Jobs, OutboxId, Report, WorkspaceId};
 use frontdesk_queue::Lease;
 use frontdesk_store::{
     Db, TenantTx, activity,
@@ -63,12 +63,15 @@ impl std::fmt::Display for Denial {
     }
 }
 
-/// Counters of refused jobs, by reason; `/metrics` exports them.
+/// Counters of refused jobs, by reason (read by tests; not exported yet),
+/// and a signal that moves each time a job finishes in this process, so a
+/// caller waiting for the queues to empty wakes when something changed.
 #[derive(Debug, Default)]
 pub struct GuardMetrics {
     pub workspace_missing: AtomicU64,
     pub workspace_not_allowed: AtomicU64,
     pub foreign_entity: AtomicU64,
+    finished: tokio::sync::Notify,
 }
 
 impl GuardMetrics {
@@ -79,6 +82,17 @@ impl GuardMetrics {
             Denial::ForeignEntity(_) => &self.foreign_entity,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Resolves after the next job this process runs finishes (or is
+    /// refused). `enable` it before checking state, so a finish in between
+    /// is not missed.
+    pub fn job_finished(&self) -> tokio::sync::futures::Notified<'_> {
+        self.finished.notified()
+    }
+
+    fn finish(&self) {
+        self.finished.notify_waiters();
     }
 
     pub fn total(&self) -> u64 {
@@ -156,13 +170,15 @@ where
         let outbox_id = lease.as_ref().and_then(|lease| outbox::parse_job_key(&lease.job_id));
         let span = info_span!("job", queue = J::QUEUE, workspace_id = %workspace_id, job_id = %job_id, attempt = task.ctx().attempt());
         async move {
-            let context = match shared.admit(&task.args, outbox_id).await {
+            let context = match shared.admit(&task.args, outbox_id, lease.clone()).await {
                 Ok(context) => context,
                 // The guard sits outside apalis's lifecycle layer, so a job it
                 // stops never reaches the code that records the status the backend
                 // acks with: record it here.
                 Err(Refusal::Unavailable(e)) => {
                     task.ctx().raw_status().store(Status::Failed);
+                    report_failure(&e, false);
+                    shared.metrics.finish();
                     return Err(e.into());
                 }
                 Err(Refusal::Deny(denial)) => {
@@ -171,7 +187,8 @@ where
                         shared.settle_outbox(workspace_id, id).await;
                     }
                     task.ctx().raw_status().store(Status::Killed);
-                    return Err(Box::new(AbortError::new(JobError::Permanent(denial.to_string()))) as BoxDynError);
+                    shared.metrics.finish();
+                    return Err(Box::new(AbortError::new(JobError::permanent(denial.to_string()))) as BoxDynError);
                 }
             };
             task.inject_data(context.clone());
@@ -180,27 +197,29 @@ where
                 // The handler did not take the transaction: nothing to keep.
                 let _ = tx.rollback().await;
             }
-            let result = result.map_err(|e: BoxDynError| match e.downcast::<JobError>() {
-                Ok(job_error) => match *job_error {
-                    JobError::Permanent(_) => Box::new(AbortError::new(*job_error)) as BoxDynError,
-                    JobError::RetryAfter { after, .. } => Box::new(RetryAfterError::new(*job_error, after)),
-                    JobError::Retryable(_) => job_error as BoxDynError,
-                },
-                Err(e) => e,
+            let last_attempt = lease.as_ref().is_some_and(|l| l.attempt >= l.max_attempts);
+            let result = result.map_err(|e: BoxDynError| {
+                report_failure(e.as_ref(), last_attempt);
+                match e.downcast::<JobError>() {
+                    Ok(job_error) => match *job_error {
+                        JobError::Permanent { .. } => Box::new(AbortError::new(*job_error)) as BoxDynError,
+                        JobError::RetryAfter { after, .. } => Box::new(RetryAfterError::new(*job_error, after)),
+                        JobError::Retryable { .. } => job_error as BoxDynError,
+                    },
+                    Err(e) => e,
+                }
             });
             // Done or dead: either way the relay must not push it again.
             // A retryable failure stays pending, so a job Redis loses is re-pushed.
             let settled = match &result {
                 Ok(_) => true,
                 // Aborted, or the queue's last attempt: the job is dead either way.
-                Err(e) => {
-                    e.downcast_ref::<AbortError>().is_some()
-                        || lease.as_ref().is_some_and(|l| l.attempt >= l.max_attempts)
-                }
+                Err(e) => e.downcast_ref::<AbortError>().is_some() || last_attempt,
             };
             if let (true, Some(id)) = (settled, outbox_id) {
                 shared.settle_outbox(workspace_id, id).await;
             }
+            shared.metrics.finish();
             result
         }
         .instrument(span)
@@ -208,9 +227,25 @@ where
     }
 }
 
+/// One line per failed job, with the whole cause chain: WARN when the job
+/// is dead (permanent, or its last attempt), INFO when it will be retried.
+fn report_failure(error: &(dyn std::error::Error + 'static), last_attempt: bool) {
+    let permanent = error.downcast_ref::<JobError>().is_some_and(JobError::is_permanent);
+    if permanent || last_attempt {
+        warn!(error = %Report(error), permanent, "job failed and will not be retried");
+    } else {
+        tracing::info!(error = %Report(error), "job failed; it will be retried");
+    }
+}
+
 impl Shared {
-    async fn admit<J: Job>(&self, job: &J, outbox_id: Option<OutboxId>) -> Result<JobContext, Refusal> {
-        let unavailable = |e: frontdesk_store::StoreError| Refusal::Unavailable(JobError::Retryable(e.to_string()));
+    async fn admit<J: Job>(
+        &self,
+        job: &J,
+        outbox_id: Option<OutboxId>,
+        lease: Option<Lease>,
+    ) -> Result<JobContext, Refusal> {
+        let unavailable = |e: frontdesk_store::StoreError| Refusal::Unavailable(e.into());
         let workspace_id = job.workspace_id();
         let mut tx = self.db.tenant(workspace_id).await.map_err(unavailable)?;
         let state = self.workspace_state(&mut tx).await.map_err(unavailable)?;
@@ -227,7 +262,7 @@ impl Shared {
             // into this one (committed with the handler's transaction).
             outbox::release_coalescing(&mut tx, id).await.map_err(unavailable)?;
         }
-        Ok(JobContext::new(state, self.db.clone(), self.jobs.clone(), tx))
+        Ok(JobContext::new(state, self.db.clone(), self.jobs.clone(), lease, tx))
     }
 
     async fn workspace_state(&self, tx: &mut TenantTx) -> Result<Option<WorkspaceState>, frontdesk_store::StoreError> {
@@ -259,7 +294,7 @@ impl Shared {
         .await;
         if let Err(e) = settled {
             // Harmless: the relay re-pushes it after its timeout and handlers are idempotent.
-            warn!(error = %e, outbox_id = %id, "could not mark outbox entry done");
+            warn!(error = %Report(&e), outbox_id = %id, "could not mark outbox entry done");
         }
     }
 
@@ -288,7 +323,7 @@ impl Shared {
         }
         .await;
         if let Err(e) = written {
-            warn!(error = %e, "could not write security event to the activity log");
+            warn!(error = %Report(&e), "could not write security event to the activity log");
         }
     }
 }

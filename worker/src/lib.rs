@@ -15,4 +15,4 @@ pub mod scheduler;
 pub use context::JobContext;
 pub use error::JobError;
 pub use guard::{GuardMetrics, WorkspaceGuardLayer};
-pub use runtime::{WorkerConfig, WorkerDeps, run_workers};
+pub use runtime::{WorkerConfig, WorkerDeps, WorkerRunError, registered_queues, run_workers};

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use frontdesk_jobs::Jobs;
+use frontdesk_jobs::{Jobs, Report};
 use frontdesk_store::{Db, outbox};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -26,7 +26,7 @@ pub async fn run(db: Db, jobs: Jobs, config: RelayConfig, mut stop: watch::Recei
         let pushed = match relay_once(&db, &jobs, config.stale_after).await {
             Ok(n) => n,
             Err(e) => {
-                warn!(error = %e, "outbox relay scan failed");
+                warn!(error = %Report(&e), "outbox relay scan failed");
                 0
             }
         };
@@ -48,7 +48,7 @@ pub async fn relay_once(db: &Db, jobs: &Jobs, stale_after: Duration) -> Result<u
     while let Some(entry) = claimed.next() {
         let (id, workspace_id) = (entry.id, entry.envelope.workspace_id);
         if let Err(e) = jobs.enqueue_envelope(entry.envelope).await {
-            warn!(error = %e, outbox_id = %id, attempts = entry.relay_attempts, "relay push failed");
+            warn!(error = %Report(&e), outbox_id = %id, attempts = entry.relay_attempts, "relay push failed");
             // Redis is down: hand this entry and the rest of the claim back
             // for the next scan instead of failing each in turn.
             outbox::release(db, workspace_id, id).await?;

@@ -1,15 +1,18 @@
-//! Builds and runs the apalis workers. Every worker gets the workspace guard.
+//! The job registry and the worker runtime. [`register_all`] is the one
+//! table of job kinds: each with its handler, the data the handler needs,
+//! and its concurrency. Every worker gets the workspace guard; a test
+//! checks that the table covers `jobs::queue::ALL`.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
-use frontdesk_jobs::{ApplyBillingEvent, ClassifyLead, Jobs, ProcessInboundMessage, SendFollowup, queue};
+use apalis_core::monitor::MonitorError;
+use frontdesk_jobs::{ApplyBillingEvent, ClassifyLead, Job, Jobs, ProcessInboundMessage, SendFollowup, SyncCalendar};
+use frontdesk_queue::RedisQueue;
 use frontdesk_store::Db;
 
-use frontdesk_queue::RedisQueue;
-
 use crate::{
-    GuardMetrics, WorkspaceGuardLayer, handlers,
+    GuardMetrics, JobContext, JobError, WorkspaceGuardLayer, handlers,
     handlers::{classify_lead::ClassifyDeps, send_followup::SendDeps},
 };
 
@@ -39,10 +42,86 @@ pub struct WorkerDeps {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("worker monitor failed: {0}")]
-pub struct WorkerRunError(String);
+#[error("worker monitor failed")]
+pub struct WorkerRunError(#[source] MonitorError);
 
-/// Runs every queue's workers until `shutdown` resolves, then drains.
+/// Every job kind this process runs: handler, its data, concurrency.
+fn register_all<R: Registrar>(r: R, deps: &WorkerDeps, config: &WorkerConfig) -> R {
+    let per_process = config.concurrency;
+    r.register::<ProcessInboundMessage, _, _>(per_process, handlers::process_inbound::handle)
+        .register::<ClassifyLead, _, _>(per_process, with(deps.classify.clone(), handlers::classify_lead::handle))
+        .register::<SendFollowup, _, _>(per_process, with(deps.send.clone(), handlers::send_followup::handle))
+        // Billing events are rare and ordered per workspace by their own logic.
+        .register::<ApplyBillingEvent, _, _>(4, handlers::apply_billing::handle)
+        .register::<SyncCalendar, _, _>(2, handlers::sync_calendar::handle)
+}
+
+/// Binds a handler's data, so every registered handler is `fn(job, context)`.
+fn with<J, D, F, Fut>(data: D, handler: F) -> impl Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static
+where
+    D: Clone + Send + Sync + 'static,
+    F: Fn(J, JobContext, D) -> Fut + Clone + Send + Sync + 'static,
+{
+    move |job, cx| handler(job, cx, data.clone())
+}
+
+/// Something job kinds are registered with: the real monitor, or a list of
+/// names (for the coverage test).
+trait Registrar: Sized {
+    fn register<J, F, Fut>(self, concurrency: usize, handler: F) -> Self
+    where
+        J: Job,
+        F: Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static;
+}
+
+/// Registers real apalis workers on our fair backend, each behind the guard.
+struct Workers {
+    monitor: Monitor,
+    queue: RedisQueue,
+    guard: WorkspaceGuardLayer,
+    /// Unique per process, so each worker is identifiable in logs.
+    instance: String,
+}
+
+impl Registrar for Workers {
+    fn register<J, F, Fut>(self, concurrency: usize, handler: F) -> Self
+    where
+        J: Job,
+        F: Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        let Workers { monitor, queue, guard, instance } = self;
+        let (q, g, name) = (queue.clone(), guard.clone(), format!("{}-{instance}", J::QUEUE));
+        let monitor = monitor.register(move |i| {
+            WorkerBuilder::new(format!("{name}-{i}"))
+                .backend(q.backend::<J>())
+                .layer(g.clone())
+                .concurrency(concurrency)
+                .build(handler.clone())
+        });
+        Workers { monitor, queue, guard, instance }
+    }
+}
+
+/// The queues the registry covers.
+pub fn registered_queues(deps: &WorkerDeps, config: &WorkerConfig) -> Vec<&'static str> {
+    struct Names(Vec<&'static str>);
+    impl Registrar for Names {
+        fn register<J, F, Fut>(mut self, _: usize, _: F) -> Self
+        where
+            J: Job,
+            F: Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static,
+            Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+        {
+            self.0.push(J::QUEUE);
+            self
+        }
+    }
+    register_all(Names(Vec::new()), deps, config).0
+}
+
+/// Runs every registered job kind's workers until `shutdown` resolves, then drains.
 pub async fn run_workers(
     deps: WorkerDeps,
     config: WorkerConfig,
@@ -50,48 +129,11 @@ pub async fn run_workers(
 ) -> Result<(), WorkerRunError> {
     let guard =
         WorkspaceGuardLayer::new(deps.db.clone(), deps.jobs.clone(), config.guard_cache_ttl, deps.metrics.clone());
-    // Unique names per process make each worker identifiable in logs.
-    let instance = uuid::Uuid::new_v4().simple().to_string();
-    let (queue, billing_queue) = (deps.queue.clone(), deps.queue.clone());
-    let billing_guard = guard.clone();
-    let billing_instance = instance.clone();
-    let (classify_queue, classify_guard, classify_instance) = (deps.queue.clone(), guard.clone(), instance.clone());
-    let classify = deps.classify.clone();
-    let (send_queue, send_guard, send_instance) = (deps.queue.clone(), guard.clone(), instance.clone());
-    let send = deps.send.clone();
-    Monitor::new()
-        .shutdown_timeout(Duration::from_secs(30))
-        .register(move |i| {
-            WorkerBuilder::new(format!("{}-{instance}-{i}", queue::PROCESS_INBOUND))
-                .backend(queue.backend::<ProcessInboundMessage>())
-                .layer(guard.clone())
-                .concurrency(config.concurrency)
-                .build(handlers::process_inbound::handle)
-        })
-        .register(move |i| {
-            WorkerBuilder::new(format!("{}-{billing_instance}-{i}", queue::APPLY_BILLING))
-                .backend(billing_queue.backend::<ApplyBillingEvent>())
-                .layer(billing_guard.clone())
-                .concurrency(4)
-                .build(handlers::apply_billing::handle)
-        })
-        .register(move |i| {
-            WorkerBuilder::new(format!("{}-{classify_instance}-{i}", queue::CLASSIFY_LEAD))
-                .backend(classify_queue.backend::<ClassifyLead>())
-                .data(classify.clone())
-                .layer(classify_guard.clone())
-                .concurrency(config.concurrency)
-                .build(handlers::classify_lead::handle)
-        })
-        .register(move |i| {
-            WorkerBuilder::new(format!("{}-{send_instance}-{i}", queue::SEND_FOLLOWUP))
-                .backend(send_queue.backend::<SendFollowup>())
-                .data(send.clone())
-                .layer(send_guard.clone())
-                .concurrency(config.concurrency)
-                .build(handlers::send_followup::handle)
-        })
-        .run_with_signal(shutdown)
-        .await
-        .map_err(|e| WorkerRunError(e.to_string()))
+    let workers = Workers {
+        monitor: Monitor::new().shutdown_timeout(Duration::from_secs(30)),
+        queue: deps.queue.clone(),
+        guard,
+        instance: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    register_all(workers, &deps, &config).monitor.run_with_signal(shutdown).await.map_err(WorkerRunError)
 }

@@ -4,6 +4,8 @@
 
 use percent_encoding::percent_decode;
 
+use frontdesk_domain::Phone;
+
 use crate::ApiError;
 
 #[derive(Clone, Debug, Default)]
@@ -79,15 +81,9 @@ pub fn provider_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError>
 }
 
 /// E.164: `+`, a non-zero digit, 7 to 15 digits in all.
-pub fn e164(field: &str, value: &str) -> Result<String, ApiError> {
-    let digits = value.strip_prefix('+').unwrap_or("");
-    let valid =
-        (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
-    if valid {
-        Ok(value.to_owned())
-    } else {
-        Err(ApiError::BadRequest(format!("{field} is not an E.164 phone number")))
-    }
+/// A provider's phone field, as a [`Phone`].
+pub fn phone(field: &str, value: &str) -> Result<Phone, ApiError> {
+    Phone::from_e164(value).map_err(|e| ApiError::BadRequest(format!("{field}: {e}")))
 }
 
 #[cfg(test)]
@@ -109,10 +105,9 @@ mod tests {
     }
 
     #[test]
-    fn e164_accepts_only_plus_and_digits() {
-        assert!(e164("From", "+14155550100").is_ok());
-        for bad in ["14155550100", "+0155550100", "+1", "+1415555010012345", "whatsapp:+14155550100", "+1 415 555"] {
-            assert!(e164("From", bad).is_err(), "{bad}");
-        }
+    fn a_bad_phone_field_is_a_bad_request_naming_the_field() {
+        assert!(phone("From", "+14155550100").is_ok());
+        let err = phone("From", "whatsapp:+14155550100").unwrap_err();
+        assert!(matches!(&err, ApiError::BadRequest(m) if m.starts_with("From: ")), "{err:?}");
     }
 }

@@ -42,7 +42,7 @@ pub async fn push(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     if number.len() > 20 || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::BadRequest("X-Goog-Message-Number is not a number".into()));
     }
-    let integration_id = route.integration_id.ok_or(ApiError::Internal("calendar route without integration".into()))?;
+    let integration_id = route.integration_id.ok_or(ApiError::internal("calendar route without integration"))?;
     let push = CalendarPush { integration_id, channel_id, message_number: number, resource_state: state_header };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::calendar_push(&mut tx, &push).await?;

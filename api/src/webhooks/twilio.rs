@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     delivery::{begin, commit, unroutable},
-    form::{Form, e164, provider_id},
+    form::{Form, phone, provider_id},
     require_content_type,
 };
 use crate::{ApiError, AppState};
@@ -53,15 +53,15 @@ pub async fn sms(
     // Everything is validated before routing; nothing is written before the signature verifies.
     let (route, form) = verified(&state, &uri, &headers, &body, |f| {
         f.id("MessageSid")?;
-        e164("From", f.require("From")?)?;
+        phone("From", f.require("From")?)?;
         Ok(routes::twilio_keys(
             optional_id(f, "MessagingServiceSid")?,
             f.id("AccountSid")?,
-            &e164("To", f.require("To")?)?,
+            phone("To", f.require("To")?)?.as_str(),
         ))
     })
     .await?;
-    let from = e164("From", form.require("From")?)?;
+    let from = phone("From", form.require("From")?)?;
     let message = InboundMessage {
         provider: "twilio",
         event_id: form.id("MessageSid")?,
@@ -87,12 +87,12 @@ pub async fn voice(
 ) -> Result<Response, ApiError> {
     let (route, form) = verified(&state, &uri, &headers, &body, |f| {
         f.id("CallSid")?;
-        e164("From", f.require("From")?)?;
-        Ok(routes::twilio_keys(None, f.id("AccountSid")?, &e164("To", f.require("To")?)?))
+        phone("From", f.require("From")?)?;
+        Ok(routes::twilio_keys(None, f.id("AccountSid")?, phone("To", f.require("To")?)?.as_str()))
     })
     .await?;
-    let from = e164("From", form.require("From")?)?;
-    let to = e164("To", form.require("To")?)?;
+    let from = phone("From", form.require("From")?)?;
+    let to = phone("To", form.require("To")?)?;
     let status = form.require("CallStatus")?;
     if !CALL_STATUSES.contains(&status) {
         return Err(ApiError::BadRequest(format!("unknown CallStatus {status:?}")));
@@ -123,7 +123,7 @@ pub async fn status(
         Ok(routes::twilio_keys(
             optional_id(f, "MessagingServiceSid")?,
             f.id("AccountSid")?,
-            &e164("From", f.require("From")?)?,
+            phone("From", f.require("From")?)?.as_str(),
         ))
     })
     .await?;
@@ -200,7 +200,7 @@ async fn verified(
 }
 
 async fn auth_token(state: &AppState, route: &Route) -> Result<Secret, ApiError> {
-    let integration = route.integration_id.ok_or(ApiError::Internal("twilio route without integration".into()))?;
+    let integration = route.integration_id.ok_or(ApiError::internal("twilio route without integration"))?;
     let mut tx = state.db.tenant(route.workspace_id).await?;
     let token = integrations::secret(&mut tx, &state.vault, integration).await?;
     tx.rollback().await?;

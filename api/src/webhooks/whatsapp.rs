@@ -10,6 +10,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+use frontdesk_domain::Phone;
 use frontdesk_jobs::WorkspaceId;
 use frontdesk_store::{
     inbound::{self, InboundMessage, Outcome, Sender, StatusUpdate},
@@ -22,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     delivery::{begin, commit, unroutable},
-    form::{e164, json_without_nul, provider_id},
+    form::{json_without_nul, phone, provider_id},
     require_content_type,
 };
 use crate::{ApiError, AppState};
@@ -147,7 +148,7 @@ pub fn signature_matches(secret: &str, body: &[u8], header: &str) -> bool {
 }
 
 enum Item {
-    Message { from: String, name: Option<String>, id: String, body: String, payload: serde_json::Value },
+    Message { from: Phone, name: Option<String>, id: String, body: String, payload: serde_json::Value },
     Status { id: String, status: String, error_code: Option<String>, payload: serde_json::Value },
 }
 
@@ -163,7 +164,7 @@ fn items(
         let m: WaMessage =
             serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadRequest(format!("invalid message: {e}")))?;
         provider_id("message id", &m.id)?;
-        let from = e164("from", &format!("+{}", m.from))?;
+        let from = phone("from", &format!("+{}", m.from))?;
         let name = contacts
             .as_ref()
             .and_then(|cs| cs.iter().find(|c| c.wa_id == m.from))

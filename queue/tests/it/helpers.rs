@@ -144,30 +144,5 @@ pub async fn ok_handler(job: TestJob, rec: Data<Arc<Recorder>>, lease: Lease) ->
 
 /// Deletes the test's keys; only the big tests bother, the rest are small.
 pub async fn drop_namespace(queue: &RedisQueue) {
-    // No response timeout: other tests may keep Redis busy.
-    let mut conn = redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection_with_config(&redis::AsyncConnectionConfig::new().set_response_timeout(None))
-        .await
-        .unwrap();
-    let pattern = format!("{{{}:*", queue.config().namespace);
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await.unwrap();
-        }
-        if next == 0 {
-            return;
-        }
-        cursor = next;
-    }
+    frontdesk_testkit::redis::purge(&redis_url(), &format!("{{{}:", queue.config().namespace)).await.unwrap();
 }

@@ -24,7 +24,8 @@ async fn a_relay_re_push_keeps_the_rate_limit_and_its_urgency(owner: PgPool) {
     let ws = studio(&db, "Iron Temple").await;
     let number = twilio(&db, &vault, ws, "tok").await;
     let mut tx = db.tenant(ws).await.unwrap();
-    let new_lead = NewLead { phone: Some("+15550001111".into()), source: "test".into(), ..Default::default() };
+    let new_lead =
+        NewLead { phone: Some("+15550001111".parse().unwrap()), source: "test".into(), ..Default::default() };
     let lead = leads::create(&mut tx, &new_lead).await.unwrap();
     let send = |kind| NewFollowup {
         lead_id: lead,

@@ -19,14 +19,14 @@ pub async fn handle(job: ApplyBillingEvent, cx: JobContext) -> Result<(), JobErr
     let mut tx = cx.tenant().await?;
     let event = webhook_events::find(&mut tx, job.webhook_event_id)
         .await?
-        .ok_or_else(|| JobError::Permanent("billing event vanished".into()))?;
+        .ok_or_else(|| JobError::permanent("billing event vanished"))?;
     if event.processed {
         return Ok(());
     }
     let object = &event.payload["data"]["object"];
     let subscription_status = || {
         object["status"].as_str().filter(|s| SUBSCRIPTION_STATUSES.contains(s)).ok_or_else(|| {
-            JobError::Permanent(format!("subscription event without a known status: {:?}", object["status"]))
+            JobError::permanent(format!("subscription event without a known status: {:?}", object["status"]))
         })
     };
     let (status, kind) = match event.kind.as_str() {
@@ -37,11 +37,10 @@ pub async fn handle(job: ApplyBillingEvent, cx: JobContext) -> Result<(), JobErr
         // revives a canceled one (only subscription events decide that).
         "invoice.paid" => ("active", BillingEvent::Invoice { from: &["trialing", "past_due", "unpaid", "incomplete"] }),
         "invoice.payment_failed" => ("past_due", BillingEvent::Invoice { from: &["trialing", "active"] }),
-        other => return Err(JobError::Permanent(format!("unhandled billing event {other}"))),
+        other => return Err(JobError::permanent(format!("unhandled billing event {other}"))),
     };
     let is_subscription = event.kind.starts_with("customer.subscription.");
-    let created =
-        event.provider_created_at.ok_or_else(|| JobError::Permanent("billing event without created".into()))?;
+    let created = event.provider_created_at.ok_or_else(|| JobError::permanent("billing event without created"))?;
     let change = SubscriptionChange {
         status,
         event: kind,

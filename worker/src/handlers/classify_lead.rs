@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use apalis::prelude::Data;
 use chrono::Utc;
 use frontdesk_classifier::{
     Action, DecidedBy, LlmClient, LlmConfig, OfflineClassifier, RuleSet, RulesOutcome, rules::AiRule,
@@ -52,9 +51,9 @@ fn classified_by(decided: DecidedBy, fallback: Option<&'static str>) -> &'static
     }
 }
 
-pub async fn handle(job: ClassifyLead, cx: JobContext, deps: Data<ClassifyDeps>) -> Result<(), JobError> {
+pub async fn handle(job: ClassifyLead, cx: JobContext, deps: ClassifyDeps) -> Result<(), JobError> {
     let mut tx = cx.tenant().await?;
-    let lead = leads::find(&mut tx, job.lead_id).await?.ok_or_else(|| JobError::Permanent("lead vanished".into()))?;
+    let lead = leads::find(&mut tx, job.lead_id).await?.ok_or_else(|| JobError::permanent("lead vanished"))?;
     let turns = ai::recent_conversation(&mut tx, lead.id, CONVERSATION).await?;
     let text = turns.iter().filter(|t| t.inbound).map(|t| t.body.as_str()).collect::<Vec<_>>().join("\n");
     if text.trim().is_empty() {
@@ -133,9 +132,7 @@ async fn llm_config(tx: &mut TenantTx, deps: &ClassifyDeps) -> Result<Option<Llm
     let base_url = settings["base_url"].as_str().map(str::to_owned).or_else(|| platform.map(|p| p.base_url.clone()));
     let model = settings["model"].as_str().map(str::to_owned).or_else(|| platform.map(|p| p.model.clone()));
     let (Some(base_url), Some(model)) = (base_url, model) else {
-        return Err(JobError::Permanent(
-            "workspace LLM integration has no base_url/model and no platform default".into(),
-        ));
+        return Err(JobError::permanent("workspace LLM integration has no base_url/model and no platform default"));
     };
     let mut config = platform.cloned().unwrap_or_else(|| LlmConfig::new(&base_url, &model, ""));
     config.base_url = base_url;
@@ -199,7 +196,7 @@ async fn start_sequence(tx: &mut TenantTx, lead_id: LeadId, rule_id: frontdesk_j
         return Ok(());
     };
     let steps = rule.config["steps"].as_array().cloned().unwrap_or_default();
-    let lead = leads::find(tx, lead_id).await?.ok_or_else(|| JobError::Permanent("lead vanished".into()))?;
+    let lead = leads::find(tx, lead_id).await?.ok_or_else(|| JobError::permanent("lead vanished"))?;
     let now = Utc::now();
     for (n, step) in steps.iter().enumerate() {
         let channel = match step["channel"].as_str() {

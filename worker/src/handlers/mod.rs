@@ -4,3 +4,4 @@ pub mod apply_billing;
 pub mod classify_lead;
 pub mod process_inbound;
 pub mod send_followup;
+pub mod sync_calendar;

@@ -11,7 +11,7 @@ pub async fn handle(job: ProcessInboundMessage, cx: JobContext) -> Result<(), Jo
     let mut tx = cx.tenant().await?;
     let message = messages::find(&mut tx, job.message_id)
         .await?
-        .ok_or_else(|| JobError::Permanent("message vanished after the guard saw it".into()))?;
+        .ok_or_else(|| JobError::permanent("message vanished after the guard saw it"))?;
     let mut triggered = Vec::new();
     // A redelivered job finds the message already processed and does nothing.
     if messages::mark_processed(&mut tx, message.id).await? {
@@ -24,7 +24,10 @@ pub async fn handle(job: ProcessInboundMessage, cx: JobContext) -> Result<(), Jo
         // A reply stops the lead's sequences (the send job checks again).
         followups::cancel_sequences(&mut tx, message.lead_id, "lead_replied").await?;
         let classify = ClassifyLead { workspace_id: job.workspace_id, lead_id: message.lead_id };
-        let envelope = Envelope::of(&classify).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let envelope = Envelope::of(&classify).map_err(|e| JobError::Permanent {
+            what: "cannot encode the classify job".into(),
+            cause: Some(e.into()),
+        })?;
         let coalesce = format!("classify-lead:{}", message.lead_id);
         triggered.extend(outbox::add(&mut tx, &envelope, Some(&coalesce)).await?);
     }

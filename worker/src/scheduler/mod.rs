@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use frontdesk_jobs::{Capability, Jobs, WorkspaceId};
+use frontdesk_jobs::{Capability, Jobs, Report, WorkspaceId};
 use frontdesk_store::{
     Db, StoreError, activity,
     activity::Activity,
@@ -106,7 +106,7 @@ impl Scheduler {
                     info!(cron_firings = report.cron_firings, enqueued = report.enqueued, "scheduler tick")
                 }
                 Ok(_) => {}
-                Err(e) => warn!(error = %e, "scheduler tick failed; retrying next tick"),
+                Err(e) => warn!(error = %Report(&e), "scheduler tick failed; retrying next tick"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.tick) => {}
@@ -137,7 +137,7 @@ impl Scheduler {
                         total += n;
                         more |= n as i64 >= self.config.per_workspace;
                     }
-                    Err(e) => warn!(workspace_id = %ws, error = %e, "could not enqueue due follow-ups"),
+                    Err(e) => warn!(workspace_id = %ws, error = %Report(&e), "could not enqueue due follow-ups"),
                 }
             }
             if !more {
@@ -170,7 +170,7 @@ impl Scheduler {
         for ws in ai::cron_workspaces(&self.db).await? {
             match self.fire_workspace_rules(ws, now).await {
                 Ok(n) => fired += n,
-                Err(e) => warn!(workspace_id = %ws, error = %e, "could not fire cron rules"),
+                Err(e) => warn!(workspace_id = %ws, error = %Report(&e), "could not fire cron rules"),
             }
         }
         Ok(fired)
@@ -197,7 +197,7 @@ impl Scheduler {
                 Ok(c) => c,
                 Err(e) => {
                     // The occurrence is spent; the studio sees why in its activity log.
-                    warn!(workspace_id = %ws, rule_id = %rule.id, error = %e, "cron rule config is invalid");
+                    warn!(workspace_id = %ws, rule_id = %rule.id, error = %Report(&e), "cron rule config is invalid");
                     let detail = serde_json::json!({ "rule_id": rule.id, "error": e.to_string() });
                     let entry = Activity { kind: "cron_rule_invalid", lead_id: None, is_security: false, detail };
                     activity::record(&mut tx, &entry).await?;
@@ -247,7 +247,7 @@ impl Scheduler {
         let schedule = match cron_schedule::parse(expression) {
             Ok(s) => s,
             Err(e) => {
-                warn!(rule_id = %rule.id, error = %e, "cron rule skipped");
+                warn!(rule_id = %rule.id, error = %Report(&e), "cron rule skipped");
                 return None;
             }
         };

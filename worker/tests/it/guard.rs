@@ -129,13 +129,13 @@ async fn handler_errors_keep_their_retry_class_through_the_guard(owner: PgPool) 
     let job = ProcessInboundMessage { workspace_id: a.id, message_id: a.message };
 
     let mut permanent = guard.clone().layer(task_fn(|_: ProcessInboundMessage, _: JobContext| async {
-        Err::<(), _>(JobError::Permanent("recipient opted out".into()))
+        Err::<(), _>(JobError::permanent("recipient opted out"))
     }));
     let result = permanent.ready().await.unwrap().call(task(job.clone())).await;
     assert!(is_abort(&result), "{result:?}");
 
     let mut retryable = guard.layer(task_fn(|_: ProcessInboundMessage, _: JobContext| async {
-        Err::<(), _>(JobError::Retryable("provider returned 503".into()))
+        Err::<(), _>(JobError::retryable("provider returned 503"))
     }));
     let result = retryable.ready().await.unwrap().call(task(job)).await;
     assert!(result.is_err() && !is_abort(&result), "{result:?}");

@@ -21,9 +21,13 @@ pub async fn app_db(owner: &PgPool) -> Db {
     Db::connect_with(runtime_options(owner.connect_options().as_ref()), 4).await.unwrap()
 }
 
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// Jobs that handlers trigger go to this test's own Redis namespace.
 pub async fn jobs() -> Jobs {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url = redis_url();
     let prefix = format!("fdtest-{}", uuid::Uuid::new_v4().simple());
     Jobs::new(RedisQueue::connect(&url, QueueConfig::default().namespace(prefix)).await.unwrap())
 }
@@ -47,7 +51,7 @@ pub async fn studio(db: &Db, name: &str) -> Studio {
     let mut tx = db.tenant(id).await.unwrap();
     let lead = leads::create(
         &mut tx,
-        &NewLead { phone: Some("+447700900123".into()), source: "sms".into(), ..NewLead::default() },
+        &NewLead { phone: Some("+447700900123".parse().unwrap()), source: "sms".into(), ..NewLead::default() },
     )
     .await
     .unwrap();

@@ -5,3 +5,4 @@
 mod guard;
 mod helpers;
 mod providers;
+mod registry;

@@ -35,9 +35,7 @@ mod deliver;
 mod prepare;
 mod record;
 
-use apalis::prelude::Data;
 use frontdesk_jobs::{FollowupId, LeadId, MessageId, SendFollowup, WorkspaceId};
-use frontdesk_queue::Lease;
 use frontdesk_store::{followups, followups::Status, messages::Channel, vault::Vault};
 
 use crate::{
@@ -58,19 +56,22 @@ pub struct SendDeps {
     pub public_url: String,
 }
 
-pub async fn handle(job: SendFollowup, lease: Lease, cx: JobContext, deps: Data<SendDeps>) -> Result<(), JobError> {
+pub async fn handle(job: SendFollowup, cx: JobContext, deps: SendDeps) -> Result<(), JobError> {
+    // Fencing is what makes the send at most once: no lease, no send.
+    let lease = cx.lease.clone().ok_or_else(|| JobError::permanent("send job delivered without a queue lease"))?;
     let fence = i64::try_from(lease.fence).unwrap_or(i64::MAX);
     let mut tx = cx.tenant().await?;
     let plan = match prepare::prepare(&mut tx, &job, fence, &deps).await {
         Ok(Some(plan)) => plan,
         Ok(None) => return Ok(tx.commit().await?),
-        Err(JobError::Permanent(why)) => {
+        Err(e @ JobError::Permanent { .. }) => {
             // Dead-lettered, and the studio sees why on the follow-up itself.
             drop(tx);
             let mut tx = cx.tenant().await?;
+            let why = frontdesk_jobs::Report(&e).to_string();
             followups::set_status(&mut tx, job.followup_id, Status::Failed, Some(&why), None).await?;
             tx.commit().await?;
-            return Err(JobError::Permanent(why));
+            return Err(e);
         }
         Err(other) => return Err(other),
     };

@@ -42,7 +42,7 @@ pub(super) async fn prepare(
 ) -> Result<Option<Plan>, JobError> {
     let followup = followups::find_for_update(tx, job.followup_id)
         .await?
-        .ok_or_else(|| JobError::Permanent("follow-up vanished after the guard saw it".into()))?;
+        .ok_or_else(|| JobError::permanent("follow-up vanished after the guard saw it"))?;
     // Finished, or put back for later (the scheduler enqueues it again when due).
     if followup.status.is_final() || followup.status == Status::Scheduled {
         return Ok(None);
@@ -77,7 +77,7 @@ pub(super) async fn prepare(
     // Sends to one lead decide one at a time (the frequency cap counts them).
     let lead = leads::find_for_update(tx, followup.lead_id)
         .await?
-        .ok_or_else(|| JobError::Permanent("lead vanished after the guard saw it".into()))?;
+        .ok_or_else(|| JobError::permanent("lead vanished after the guard saw it"))?;
     let policy = workspaces::sending_policy(tx).await?;
     let now = Utc::now();
     let ended = match check(tx, &followup, &lead, &policy, now).await? {

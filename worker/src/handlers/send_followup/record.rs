@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use frontdesk_jobs::Report;
+
 use frontdesk_store::{
     TenantTx, activity,
     activity::Activity,
@@ -38,13 +40,13 @@ pub(super) async fn record(
         match written {
             Ok(outcome) => return outcome,
             Err(e) if attempt < WRITE_ATTEMPTS => {
-                warn!(followup_id = %plan.followup_id, attempt, error = %e, "could not record a send outcome; retrying");
+                warn!(followup_id = %plan.followup_id, attempt, error = %Report(&e), "could not record a send outcome; retrying");
                 tokio::time::sleep(Duration::from_millis(250) * 2u32.pow(attempt)).await;
                 attempt += 1;
             }
             Err(e) => {
                 let provider_message_id = result.as_ref().ok().map(|d| d.sent.provider_message_id.as_str());
-                error!(followup_id = %plan.followup_id, ?provider_message_id, error = %e, "send outcome lost");
+                error!(followup_id = %plan.followup_id, ?provider_message_id, error = %Report(&e), "send outcome lost");
                 return Err(e);
             }
         }
@@ -92,8 +94,8 @@ async fn write(
                 followups::set_status(tx, plan.followup_id, Status::Enqueued, Some(detail), None).await?;
             }
             return Ok(Err(match retry_after {
-                Some(after) => JobError::RetryAfter { detail: detail.clone(), after: *after },
-                None => JobError::Retryable(detail.clone()),
+                Some(after) => JobError::RetryAfter { what: detail.clone(), after: *after },
+                None => JobError::retryable(detail.clone()),
             }));
         }
     };
@@ -126,7 +128,7 @@ async fn write(
     activity::record(tx, &Activity { kind, lead_id: Some(plan.lead_id), is_security: false, detail }).await?;
     // Giving up after the last attempt fails the job; business outcomes do not.
     Ok(match result {
-        Err(SendError::Transient { detail, .. }) => Err(JobError::Retryable(detail.clone())),
+        Err(SendError::Transient { detail, .. }) => Err(JobError::retryable(detail.clone())),
         _ => Ok(()),
     })
 }

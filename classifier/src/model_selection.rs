@@ -1,5 +1,6 @@
-//! Model selection by k-fold cross-validation on the TRAINING rows only.
-//! Run: `cargo test -p frontdesk-classifier --release --lib cv -- --ignored --nocapture`.
+//! Model selection by k-fold cross-validation on the TRAINING rows only
+//! (the held-out rows never choose anything). Run
+//! `cargo run --release -p frontdesk-classifier --example model_selection`.
 //!
 //! Five folds are noisy on a few hundred rows (one message moves a class F1
 //! by a point or more), so the figure is averaged over repeated 5-fold
@@ -78,30 +79,52 @@ fn cross_validate(spec: &text::FeatureSpec, params: train::Params, repetitions: 
     pairs
 }
 
-#[test]
-#[ignore = "model selection; run in release builds"]
-fn cv_grid() {
+/// One configuration's cross-validated intent figures.
+#[derive(Debug, Clone)]
+pub struct CvResult {
+    pub description: String,
+    pub macro_f1: f64,
+    /// (intent, F1) per class.
+    pub per_class: Vec<(&'static str, f64)>,
+}
+
+fn result(description: String, pairs: &[(usize, usize)]) -> CvResult {
+    let per_class = dataset::INTENTS.iter().copied().zip(per_class_f1(pairs, dataset::INTENTS.len())).collect();
+    CvResult { description, macro_f1: macro_f1(pairs, dataset::INTENTS.len()), per_class }
+}
+
+/// The grid the intent model's parameters were chosen from.
+pub fn grid() -> Vec<CvResult> {
+    let mut results = Vec::new();
     for cue_weight in [0.0, 3.0, 4.0, 6.0, 8.0, 10.0] {
         for balanced in [false, true] {
             for (epochs, learning_rate) in [(10, 0.1), (20, 0.1), (30, 0.1), (20, 0.2)] {
                 let spec = text::FeatureSpec { cue_weight, ..text::FeatureSpec::DEFAULT };
                 let params = train::Params { epochs, learning_rate, balanced, ..train::Params::INTENT };
-                let f1 = macro_f1(&cross_validate(&spec, params, REPETITIONS), 8);
-                println!(
-                    "cue_w {cue_weight} balanced {balanced} epochs {epochs} lr {learning_rate}: cv macro-F1 {f1:.3}"
-                );
+                let pairs = cross_validate(&spec, params, REPETITIONS);
+                let description = format!("cue_w {cue_weight} balanced {balanced} epochs {epochs} lr {learning_rate}");
+                results.push(result(description, &pairs));
             }
         }
     }
+    results
 }
 
 /// The figure for the configuration `build.rs` uses.
-#[test]
-#[ignore = "model selection; run in release builds"]
-fn cv_chosen() {
+pub fn chosen() -> CvResult {
     let pairs = cross_validate(&text::FeatureSpec::DEFAULT, train::Params::INTENT, REPETITIONS);
-    println!("{REPETITIONS}x{FOLDS}-fold cv macro-F1 {:.4}", macro_f1(&pairs, 8));
-    for (class, f1) in dataset::INTENTS.iter().zip(per_class_f1(&pairs, 8)) {
-        println!("  {class:<20} {f1:.3}");
+    result(format!("{REPETITIONS}x{FOLDS}-fold cv, the configuration build.rs uses"), &pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn folds_put_every_row_in_exactly_one_fold_of_equal_size() {
+        for repetition in [0, 3] {
+            let fold = super::folds(103, repetition);
+            let sizes: Vec<usize> = (0..super::FOLDS).map(|f| fold.iter().filter(|&&x| x == f).count()).collect();
+            assert!(sizes.iter().all(|&n| n == 20 || n == 21), "{sizes:?}");
+        }
+        assert_ne!(super::folds(50, 1), super::folds(50, 2), "repetitions shuffle differently");
     }
 }

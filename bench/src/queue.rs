@@ -42,7 +42,10 @@ use frontdesk_jobs::{Envelope, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::{Lease, PushOptions, QueueConfig, QueueError, RedisQueue};
+use frontdesk_queue::{Lease, PushOptions, QueueConfig, QueueError, RateLimit, RedisQueue};
+use frontdesk_testkit::redis::purge;
+
+use crate::figures::{percentile, rss_line};
 
 const BENCH_QUEUE: &str = "bench";
 const CHUNK: usize = 1000;
@@ -202,7 +205,7 @@ async fn ours_enqueue_alone(redis_url: &str, n: usize) -> Result<f64, QueueError
         ours_push(&queue, chunk).await?;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    cleanup(redis_url, &namespace).await?;
+    purge(redis_url, &namespace).await?;
     Ok(rate)
 }
 
@@ -218,7 +221,7 @@ async fn theirs_enqueue_alone(redis_url: &str, n: usize) -> Result<f64, QueueErr
         storage.push_bulk(chunk.to_vec()).await.map_err(apalis_push_error)?;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    cleanup(redis_url, &name).await?;
+    purge(redis_url, &name).await?;
     Ok(rate)
 }
 
@@ -276,7 +279,7 @@ async fn ours_throughput(redis_url: &str, n: usize, concurrency: usize) -> Resul
     if !ok {
         return Err(QueueError::Protocol("frontdesk bench did not finish".into()));
     }
-    cleanup(redis_url, &namespace).await?;
+    purge(redis_url, &namespace).await?;
     Ok(Drained { enqueue_per_s: n as f64 / enqueue_s, process_per_s: n as f64 / process_s, done_during_enqueue })
 }
 
@@ -314,7 +317,7 @@ async fn theirs_throughput(redis_url: &str, n: usize, concurrency: usize) -> Res
     let ok = probe.wait_for(&handle, |p| p.done.load(Ordering::SeqCst), n, Duration::from_secs(600)).await;
     let process_s = processing.elapsed().as_secs_f64();
     handle.abort();
-    cleanup(redis_url, &name).await?;
+    purge(redis_url, &name).await?;
     if !ok {
         return Err(QueueError::Protocol("apalis-redis bench did not finish".into()));
     }
@@ -365,7 +368,7 @@ async fn idle_pickup(redis_url: &str, samples: usize) -> Result<Vec<u64>, QueueE
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
     handle.abort();
-    cleanup(redis_url, &namespace).await?;
+    purge(redis_url, &namespace).await?;
     Ok(waits)
 }
 
@@ -409,7 +412,7 @@ async fn ours_fairness(redis_url: &str, concurrency: usize) -> Result<Vec<u64>, 
     ours_push(&queue, &quiet).await?;
     let ok = probe.wait_for(&handle, |p| p.quiet_seen.load(Ordering::SeqCst), total, Duration::from_secs(600)).await;
     handle.abort();
-    cleanup(redis_url, &namespace).await?;
+    purge(redis_url, &namespace).await?;
     if !ok {
         return Err(QueueError::Protocol("fairness run did not finish".into()));
     }
@@ -450,7 +453,7 @@ async fn fifo_fairness(redis_url: &str, concurrency: usize) -> Result<Vec<u64>, 
     producer.push_bulk(quiet).await.map_err(apalis_push_error)?;
     let ok = probe.wait_for(&handle, |p| p.quiet_seen.load(Ordering::SeqCst), total, Duration::from_secs(900)).await;
     handle.abort();
-    cleanup(redis_url, &name).await?;
+    purge(redis_url, &name).await?;
     if !ok {
         return Err(QueueError::Protocol("FIFO fairness run did not finish".into()));
     }
@@ -469,7 +472,7 @@ async fn memory(redis_url: &str, n: usize) -> Result<(f64, f64, u64), QueueError
         ..QueueConfig::default()
     };
     let queue = RedisQueue::connect(redis_url, config).await?;
-    let mut conn = queue.conn();
+    let mut conn = redis::Client::open(redis_url)?.get_connection_manager().await?;
     let used = async |conn: &mut redis::aio::ConnectionManager| -> Result<f64, QueueError> {
         let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
         Ok(info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0))
@@ -481,20 +484,7 @@ async fn memory(redis_url: &str, n: usize) -> Result<(f64, f64, u64), QueueError
         ours_push(&queue, chunk).await?;
     }
     let waiting = used(&mut conn).await?;
-    let sample_id: Option<String> = redis::cmd("LINDEX")
-        .arg(queue.keys(BENCH_QUEUE).ready(&workspaces[0].to_string()))
-        .arg(0)
-        .query_async(&mut conn)
-        .await?;
-    let job_hash: u64 = match sample_id {
-        Some(id) => redis::cmd("MEMORY")
-            .arg("USAGE")
-            .arg(queue.keys(BENCH_QUEUE).job(&id))
-            .query_async::<Option<u64>>(&mut conn)
-            .await?
-            .unwrap_or(0),
-        None => 0,
-    };
+    let job_hash = queue.waiting_job_memory(BENCH_QUEUE, workspaces[0]).await?.unwrap_or(0);
     let probe = Arc::new(Probe::default());
     probe.expect(n);
     let worker = WorkerBuilder::new("bench-memory")
@@ -510,31 +500,8 @@ async fn memory(redis_url: &str, n: usize) -> Result<(f64, f64, u64), QueueError
     tokio::time::sleep(Duration::from_millis(500)).await;
     handle.abort();
     let finished = used(&mut conn).await?;
-    cleanup(redis_url, &namespace).await?;
+    purge(redis_url, &namespace).await?;
     Ok(((waiting - before) / n as f64, (finished - before) / n as f64, job_hash))
-}
-
-/// Deletes every key whose name contains `needle`.
-async fn cleanup(redis_url: &str, needle: &str) -> Result<(), QueueError> {
-    let mut conn = redis::Client::open(redis_url)?.get_multiplexed_async_connection().await?;
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("*{needle}*"))
-            .arg("COUNT")
-            .arg(5000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
 }
 
 /// Throughput runs per backend and concurrency.
@@ -562,25 +529,10 @@ fn throughput_line(backend: &str, c: usize, n: usize, round: usize, t: &Throughp
     )
 }
 
+/// The `p` quantile of microsecond samples, in milliseconds.
 fn percentile_ms(values: &mut [u64], p: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
     values.sort_unstable();
-    let idx = ((values.len() as f64 - 1.0) * p).round() as usize;
-    values[idx] as f64 / 1000.0
-}
-
-fn rss_line(phase: &str) -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
-            .unwrap_or_else(|| "?".into())
-    };
-    format!("RSS phase={phase} vm_rss_kb={} vm_hwm_kb={}", field("VmRSS:"), field("VmHWM:"))
+    percentile(values, p).map_or(f64::NAN, |us| us as f64 / 1000.0)
 }
 
 /// The parts of the benchmark; all of them run unless some are chosen.
@@ -692,7 +644,7 @@ async fn rate_limited_backlog(redis_url: &str, max: u32, per: Duration, jobs: us
     let namespace = fresh_namespace();
     let queue = RedisQueue::connect(redis_url, ours_config(&namespace, 16)).await?;
     let ws = WorkspaceId::new();
-    let limit = crate::RateLimit::new("twilio:bench", max, per);
+    let limit = RateLimit::new("twilio:bench", max, per);
     let batch = bench_jobs(jobs, &[ws])
         .iter()
         .map(|j| {
@@ -714,7 +666,7 @@ async fn rate_limited_backlog(redis_url: &str, max: u32, per: Duration, jobs: us
     let ok = probe.wait_for(&handle, |p| p.done.load(Ordering::SeqCst), jobs, Duration::from_secs(120)).await;
     handle.abort();
     let deferrals = queue.stats(BENCH_QUEUE).await?.rate_deferred;
-    cleanup(redis_url, &namespace).await?;
+    purge(redis_url, &namespace).await?;
     if !ok {
         return Err(QueueError::Protocol("rate-limit run did not finish".into()));
     }

@@ -1,0 +1,284 @@
+//! Configuration from the environment (`FRONTDESK_` prefix; `DATABASE_URL`
+//! and `REDIS_URL` keep their conventional names) or flags. Defaults work
+//! on one machine against local Postgres and Redis, and each default is
+//! written once, as a constant both clap and [`Default`] use.
+
+use std::{fs, io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use frontdesk_store::vault::{MasterKeys, Secret, Vault};
+
+use crate::AppError;
+
+const DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/frontdesk";
+const DB_MAX_CONNECTIONS: u32 = 20;
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+const QUEUE_PREFIX: &str = "frontdesk";
+const QUEUE_LEASE_SECS: u64 = 6;
+const WORKSPACE_CONCURRENCY: u32 = 8;
+const LISTEN: &str = "127.0.0.1:8080";
+const LLM_MODEL: &str = "gpt-4o-mini";
+const AI_DAILY_TOKEN_BUDGET: i64 = 200_000;
+const OUTBOX_TIMEOUT_SECS: u64 = 300;
+const DATA_DIR: &str = ".frontdesk";
+const WORKER_CONCURRENCY: usize = 16;
+const GUARD_CACHE_MS: u64 = 2000;
+const SCHEDULER_TICK_SECS: f64 = 15.0;
+const TWILIO_API_URL: &str = "https://api.twilio.com";
+const WHATSAPP_API_URL: &str = "https://graph.facebook.com";
+const WHATSAPP_API_VERSION: &str = "v21.0";
+
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Owner connection: migrations and admin commands. The database is
+    /// created if missing. `api` and `worker` use it only to derive the
+    /// runtime URL when FRONTDESK_APP_DATABASE_URL is unset.
+    #[arg(long, env = "DATABASE_URL", default_value = DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    /// Runtime connection (the non-owner `frontdesk_app` role). Default: the
+    /// owner URL with the user swapped for frontdesk_app.
+    #[arg(long, env = "FRONTDESK_APP_DATABASE_URL", global = true)]
+    pub app_database_url: Option<String>,
+
+    #[arg(long, env = "FRONTDESK_DB_MAX_CONNECTIONS", default_value_t = DB_MAX_CONNECTIONS, global = true)]
+    pub db_max_connections: u32,
+
+    #[arg(long, env = "REDIS_URL", default_value = REDIS_URL, global = true)]
+    pub redis_url: String,
+
+    /// Prefix of every Redis key, so several deployments (or tests) can share a Redis.
+    #[arg(long, env = "FRONTDESK_QUEUE_PREFIX", default_value = QUEUE_PREFIX, global = true)]
+    pub queue_prefix: String,
+
+    /// A job held by a worker that stops heartbeating is re-delivered after this.
+    #[arg(long, env = "FRONTDESK_QUEUE_LEASE_SECS", default_value_t = QUEUE_LEASE_SECS, global = true)]
+    pub queue_lease_secs: u64,
+
+    /// Jobs of one workspace in flight at once, across all workers (per queue).
+    #[arg(long, env = "FRONTDESK_WORKSPACE_CONCURRENCY", default_value_t = WORKSPACE_CONCURRENCY, global = true)]
+    pub workspace_concurrency: u32,
+
+    /// Where the api listens (port 0 picks a free port).
+    #[arg(long, env = "FRONTDESK_LISTEN", default_value = LISTEN, global = true)]
+    pub listen: SocketAddr,
+
+    /// The base URL providers call (Twilio signs it). Default: http://<listen>.
+    #[arg(long, env = "FRONTDESK_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// `<version>:<base64 32 bytes>[,...]`; the highest version encrypts.
+    /// Unset: a development key is generated once into FRONTDESK_DATA_DIR.
+    #[arg(long, env = "FRONTDESK_MASTER_KEYS", hide_env_values = true, global = true)]
+    pub master_keys: Option<String>,
+
+    /// Meta app secret: verifies `X-Hub-Signature-256` on WhatsApp webhooks.
+    #[arg(long, env = "FRONTDESK_META_APP_SECRET", hide_env_values = true, global = true)]
+    pub meta_app_secret: Option<String>,
+
+    /// The `hub.verify_token` answered in the WhatsApp webhook handshake.
+    #[arg(long, env = "FRONTDESK_WHATSAPP_VERIFY_TOKEN", hide_env_values = true, global = true)]
+    pub whatsapp_verify_token: Option<String>,
+
+    /// Stripe endpoint secret (`whsec_...`).
+    #[arg(long, env = "FRONTDESK_STRIPE_WEBHOOK_SECRET", hide_env_values = true, global = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Mailgun webhook signing key for inbound email.
+    #[arg(long, env = "FRONTDESK_MAILGUN_SIGNING_KEY", hide_env_values = true, global = true)]
+    pub mailgun_signing_key: Option<String>,
+
+    /// Default OpenAI-compatible endpoint for lead classification (e.g.
+    /// https://api.openai.com/v1 or http://127.0.0.1:11434/v1). Unset: the
+    /// offline classifier, unless a workspace configures its own.
+    #[arg(long, env = "FRONTDESK_LLM_BASE_URL", global = true)]
+    pub llm_base_url: Option<String>,
+
+    #[arg(long, env = "FRONTDESK_LLM_MODEL", default_value = LLM_MODEL, global = true)]
+    pub llm_model: String,
+
+    #[arg(long, env = "FRONTDESK_LLM_API_KEY", hide_env_values = true, global = true)]
+    pub llm_api_key: Option<String>,
+
+    /// Tokens per workspace per day (UTC) before classification falls back offline.
+    #[arg(long, env = "FRONTDESK_AI_DAILY_TOKEN_BUDGET", default_value_t = AI_DAILY_TOKEN_BUDGET, global = true)]
+    pub ai_daily_token_budget: i64,
+
+    /// Seconds after which the outbox relay re-pushes a job that has not run.
+    #[arg(long, env = "FRONTDESK_OUTBOX_TIMEOUT_SECS", default_value_t = OUTBOX_TIMEOUT_SECS, global = true)]
+    pub outbox_timeout_secs: u64,
+
+    /// Where development state (the generated master key, the worker heartbeat) is kept.
+    #[arg(long, env = "FRONTDESK_DATA_DIR", default_value = DATA_DIR, global = true)]
+    pub data_dir: PathBuf,
+
+    /// Jobs in flight per queue in one worker process.
+    #[arg(long, env = "FRONTDESK_WORKER_CONCURRENCY", default_value_t = WORKER_CONCURRENCY, global = true)]
+    pub worker_concurrency: usize,
+
+    /// How long the worker guard trusts a workspace's status: a suspended
+    /// studio's jobs may still start for this long after the change.
+    #[arg(long, env = "FRONTDESK_GUARD_CACHE_MS", default_value_t = GUARD_CACHE_MS, global = true)]
+    pub guard_cache_ms: u64,
+
+    /// Seconds between follow-up scheduler ticks (a due follow-up goes out at most this late).
+    #[arg(long, env = "FRONTDESK_SCHEDULER_TICK_SECS", default_value_t = SCHEDULER_TICK_SECS, global = true)]
+    pub scheduler_tick_secs: f64,
+
+    /// Twilio REST API base (tests point it at a local fake).
+    #[arg(long, env = "FRONTDESK_TWILIO_API_URL", default_value = TWILIO_API_URL, global = true)]
+    pub twilio_api_url: String,
+
+    /// WhatsApp Cloud API (Graph API) base.
+    #[arg(long, env = "FRONTDESK_WHATSAPP_API_URL", default_value = WHATSAPP_API_URL, global = true)]
+    pub whatsapp_api_url: String,
+
+    #[arg(long, env = "FRONTDESK_WHATSAPP_API_VERSION", default_value = WHATSAPP_API_VERSION, global = true)]
+    pub whatsapp_api_version: String,
+
+    /// Let studio SMTP integrations use local/private hosts, any port and
+    /// plain SMTP (development only: otherwise a studio could aim the worker
+    /// at internal services).
+    #[arg(long, env = "FRONTDESK_ALLOW_PRIVATE_SMTP", default_value_t = false, global = true)]
+    pub allow_private_smtp: bool,
+
+    /// `json` (production) or `pretty`. Default: pretty on a terminal, else json.
+    #[arg(long, env = "FRONTDESK_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: DATABASE_URL.into(),
+            app_database_url: None,
+            db_max_connections: DB_MAX_CONNECTIONS,
+            redis_url: REDIS_URL.into(),
+            queue_prefix: QUEUE_PREFIX.into(),
+            queue_lease_secs: QUEUE_LEASE_SECS,
+            workspace_concurrency: WORKSPACE_CONCURRENCY,
+            listen: LISTEN.parse().expect("default listen address parses"),
+            public_url: None,
+            master_keys: None,
+            meta_app_secret: None,
+            whatsapp_verify_token: None,
+            stripe_webhook_secret: None,
+            mailgun_signing_key: None,
+            llm_base_url: None,
+            llm_model: LLM_MODEL.into(),
+            llm_api_key: None,
+            ai_daily_token_budget: AI_DAILY_TOKEN_BUDGET,
+            outbox_timeout_secs: OUTBOX_TIMEOUT_SECS,
+            data_dir: DATA_DIR.into(),
+            worker_concurrency: WORKER_CONCURRENCY,
+            guard_cache_ms: GUARD_CACHE_MS,
+            scheduler_tick_secs: SCHEDULER_TICK_SECS,
+            twilio_api_url: TWILIO_API_URL.into(),
+            whatsapp_api_url: WHATSAPP_API_URL.into(),
+            whatsapp_api_version: WHATSAPP_API_VERSION.into(),
+            allow_private_smtp: false,
+            log_format: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn db(&self) -> frontdesk_store::DbConfig {
+        frontdesk_store::DbConfig {
+            database_url: self.database_url.clone(),
+            app_database_url: self.app_database_url.clone(),
+            max_connections: self.db_max_connections,
+        }
+    }
+
+    pub fn platform_secrets(&self) -> frontdesk_api::PlatformSecrets {
+        let secret = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(Secret::new);
+        frontdesk_api::PlatformSecrets {
+            meta_app_secret: secret(&self.meta_app_secret),
+            whatsapp_verify_token: secret(&self.whatsapp_verify_token),
+            stripe_webhook_secret: secret(&self.stripe_webhook_secret),
+            mailgun_signing_key: secret(&self.mailgun_signing_key),
+        }
+    }
+
+    pub fn platform_llm(&self) -> Option<frontdesk_classifier::LlmConfig> {
+        let base = self.llm_base_url.as_deref().filter(|u| !u.is_empty())?;
+        Some(frontdesk_classifier::LlmConfig::new(base, &self.llm_model, self.llm_api_key.clone().unwrap_or_default()))
+    }
+
+    /// The queue settings every process of this deployment shares.
+    pub fn queue(&self) -> frontdesk_queue::QueueConfig {
+        let lease = Duration::from_secs(self.queue_lease_secs.max(2));
+        frontdesk_queue::QueueConfig {
+            lease,
+            heartbeat: lease / 3,
+            workspace_concurrency: self.workspace_concurrency.max(1),
+            ..frontdesk_queue::QueueConfig::default()
+        }
+        .namespace(&self.queue_prefix)
+    }
+
+    pub fn scheduler(&self) -> frontdesk_worker::scheduler::SchedulerConfig {
+        frontdesk_worker::scheduler::SchedulerConfig {
+            tick: Duration::from_secs_f64(self.scheduler_tick_secs.clamp(0.05, 3600.0)),
+            ..Default::default()
+        }
+    }
+
+    pub fn relay(&self) -> frontdesk_worker::outbox_relay::RelayConfig {
+        frontdesk_worker::outbox_relay::RelayConfig {
+            stale_after: Duration::from_secs(self.outbox_timeout_secs),
+            idle: Duration::from_secs(1),
+        }
+    }
+
+    pub fn workers(&self) -> frontdesk_worker::WorkerConfig {
+        frontdesk_worker::WorkerConfig {
+            concurrency: self.worker_concurrency.max(1),
+            guard_cache_ttl: Duration::from_millis(self.guard_cache_ms),
+        }
+    }
+
+    pub fn send_deps(&self, vault: Vault) -> frontdesk_worker::handlers::send_followup::SendDeps {
+        use frontdesk_worker::providers::{self, smtp::SmtpPolicy, twilio::TwilioClient, whatsapp::WhatsappClient};
+        let http = providers::http_client();
+        frontdesk_worker::handlers::send_followup::SendDeps {
+            vault,
+            twilio: TwilioClient::new(http.clone(), &self.twilio_api_url),
+            whatsapp: WhatsappClient::new(http, &self.whatsapp_api_url, &self.whatsapp_api_version),
+            smtp: SmtpPolicy { allow_private: self.allow_private_smtp },
+            public_url: self.public_url(),
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The configured master keys, or a development key generated once and
+    /// kept (mode 0600) so secrets survive restarts.
+    pub fn master_keys(&self) -> Result<MasterKeys, AppError> {
+        if let Some(list) = &self.master_keys {
+            return list
+                .parse()
+                .map_err(|e| AppError::MasterKeys { origin: "FRONTDESK_MASTER_KEYS".into(), source: e });
+        }
+        let path = self.data_dir.join("master_keys");
+        if !path.exists() {
+            let io = |e| AppError::KeyFile { path: path.clone(), source: e };
+            fs::create_dir_all(&self.data_dir).map_err(io)?;
+            let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+            file.write_all(MasterKeys::generate_encoded(1).as_bytes()).map_err(io)?;
+        }
+        // On every start, not only the first: a key file is for development.
+        tracing::warn!(path = %path.display(), "FRONTDESK_MASTER_KEYS is unset: using the development master key file; set it explicitly in production");
+        let list = fs::read_to_string(&path).map_err(|e| AppError::KeyFile { path: path.clone(), source: e })?;
+        list.trim().parse().map_err(|e| AppError::MasterKeys { origin: path.display().to_string(), source: e })
+    }
+}

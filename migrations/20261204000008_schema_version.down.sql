@@ -1,0 +1,1 @@
+REVOKE SELECT ON _sqlx_migrations FROM frontdesk_app;
