@@ -4,7 +4,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 ENV SQLX_OFFLINE=true
-RUN cargo build --release --locked --bin frontdesk
+# No benchmarks (and their baselines and fakes) in the production binary.
+RUN cargo build --release --locked --no-default-features --bin frontdesk
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \

@@ -37,6 +37,7 @@ enum Command {
         command: commands::keys::KeysCommand,
     },
     /// Benchmarks with machine-readable output.
+    #[cfg(feature = "bench")]
     Bench {
         #[command(subcommand)]
         command: frontdesk_bench::BenchCommand,
@@ -60,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => commands::migrate::run(&config).await,
         Command::Keys { command } => commands::keys::run(&config, command).await,
         Command::Workspace { command } => commands::workspace::run(&config, command).await,
+        #[cfg(feature = "bench")]
         Command::Bench { command } => frontdesk_bench::run(config, command).await,
     }
 }

@@ -2,13 +2,17 @@
 //! workspace), make one call into the store, map the result.
 
 mod error;
+mod inflight;
 mod metrics;
 pub mod routes;
+mod server;
 mod state;
 mod webhooks;
 
 pub use error::ApiError;
+pub use inflight::InFlightBudget;
 pub use metrics::WebhookMetrics;
+pub use server::{MAX_HEAD_BYTES, MAX_HEADERS};
 pub use state::{AppState, PlatformSecrets};
 pub use webhooks::signing_keys::SigningKeys;
 
@@ -28,7 +32,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
         .merge(routes::unsubscribe::router())
-        .merge(webhooks::router())
+        .merge(webhooks::router(&state))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -42,11 +46,12 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves.
+/// Serves `app` on `listener` until `shutdown` resolves (see `server.rs`
+/// for the limits on connections and request heads).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    server::serve(listener, app(state), shutdown).await
 }

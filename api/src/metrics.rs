@@ -19,6 +19,8 @@ pub struct WebhookMetrics {
     pub duplicates: AtomicU64,
     pub bad_signature: AtomicU64,
     pub unroutable: AtomicU64,
+    /// Accepted deliveries holding a status, type or value we do not know.
+    pub not_applied: AtomicU64,
     unroutable_window: Mutex<Option<(Instant, u32)>>,
 }
 
@@ -28,6 +30,9 @@ impl WebhookMetrics {
     }
     pub fn duplicate(&self) {
         self.duplicates.fetch_add(1, Relaxed);
+    }
+    pub fn not_applied(&self) {
+        self.not_applied.fetch_add(1, Relaxed);
     }
     pub fn bad_signature(&self) {
         self.bad_signature.fetch_add(1, Relaxed);

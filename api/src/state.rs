@@ -20,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<WebhookMetrics>,
     /// Twilio routes and auth tokens, briefly cached.
     pub signing_keys: Arc<crate::SigningKeys>,
+    /// What all in-flight requests together may make this process hold.
+    pub inflight: crate::InFlightBudget,
 }
 
 /// Platform-wide webhook secrets (per-workspace ones live in the vault).

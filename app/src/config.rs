@@ -17,6 +17,7 @@ const QUEUE_PREFIX: &str = "frontdesk";
 const QUEUE_LEASE_SECS: u64 = 6;
 const WORKSPACE_CONCURRENCY: u32 = 8;
 const LISTEN: &str = "127.0.0.1:8080";
+const INFLIGHT_BYTES: usize = 32 << 20;
 const LLM_MODEL: &str = "gpt-4o-mini";
 const AI_DAILY_TOKEN_BUDGET: i64 = 200_000;
 const OUTBOX_TIMEOUT_SECS: u64 = 300;
@@ -62,6 +63,12 @@ pub struct Config {
     /// Where the api listens (port 0 picks a free port).
     #[arg(long, env = "FRONTDESK_LISTEN", default_value = LISTEN, global = true)]
     pub listen: SocketAddr,
+
+    /// Bytes all in-flight api requests together may make the process hold
+    /// (each reserves what its route can hold before its body is read;
+    /// beyond this, requests get 503 with Retry-After).
+    #[arg(long, env = "FRONTDESK_INFLIGHT_BYTES", default_value_t = INFLIGHT_BYTES, global = true)]
+    pub inflight_bytes: usize,
 
     /// The base URL providers call (Twilio signs it). Default: http://<listen>.
     #[arg(long, env = "FRONTDESK_PUBLIC_URL", global = true)]
@@ -164,6 +171,7 @@ impl Default for Config {
             queue_lease_secs: QUEUE_LEASE_SECS,
             workspace_concurrency: WORKSPACE_CONCURRENCY,
             listen: LISTEN.parse().expect("default listen address parses"),
+            inflight_bytes: INFLIGHT_BYTES,
             public_url: None,
             master_keys: None,
             meta_app_secret: None,

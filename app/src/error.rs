@@ -9,11 +9,19 @@ use frontdesk_worker::WorkerRunError;
 pub enum AppError {
     #[error("connecting to Postgres as the runtime role")]
     Postgres(#[source] StoreError),
+    #[error("the database or its runtime role does not exist yet: run `frontdesk migrate` as the database owner first")]
+    NotMigrated(#[source] StoreError),
     #[error(
-        "the database schema is behind this binary (newest applied migration: {}, this binary needs: {required}): run `frontdesk migrate` as the database owner first",
-        applied.map_or_else(|| "none visible".to_owned(), |v| v.to_string())
+        "the database schema is behind this binary (missing migrations: {}): run `frontdesk migrate` as the database owner first",
+        missing.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
     )]
-    SchemaBehind { applied: Option<i64>, required: i64 },
+    SchemaBehind { missing: Vec<i64> },
+    #[error(
+        "the runtime role cannot see which migrations are applied (the schema predates this binary, or its grants were lost): run `frontdesk migrate` as the database owner first"
+    )]
+    SchemaUnreadable,
+    #[error("checking the database schema")]
+    SchemaCheck(#[source] StoreError),
     #[error("connecting to Redis")]
     Redis(#[source] QueueError),
     #[error("master keys from {origin}")]

@@ -16,36 +16,38 @@ pub use error::AppError;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use frontdesk_api::{AppState, SigningKeys, WebhookMetrics};
+use frontdesk_api::{AppState, InFlightBudget, SigningKeys, WebhookMetrics};
 use frontdesk_classifier::{LlmConfig, OfflineClassifier};
 use frontdesk_jobs::{Jobs, Report};
 use frontdesk_queue::RedisQueue;
 use frontdesk_store::{Db, SchemaStatus, vault::Vault};
 use frontdesk_worker::{
-    GuardMetrics, WorkerDeps, handlers::classify_lead::ClassifyDeps, outbox_relay, scheduler::Scheduler,
+    WorkerDeps, WorkerMetrics, handlers::classify_lead::ClassifyDeps, outbox_relay, scheduler::Scheduler,
 };
 use tokio::{sync::watch, task::JoinSet};
 
 /// Which parts of frontdesk a process runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Services {
     /// The HTTP api on `Config::listen`.
     pub api: bool,
-    /// Every registered job kind's workers, and the outbox relay.
+    /// Every registered job kind's workers (and, for health checks, the
+    /// heartbeat file they keep fresh).
     pub workers: bool,
+    /// The outbox relay, which pushes jobs committed but not in Redis, for
+    /// every workspace of the database.
+    pub relay: bool,
     /// The follow-up scheduler (due follow-ups, cron rules).
     pub scheduler: bool,
 }
 
 impl Services {
     /// `frontdesk serve`: everything in one process.
-    pub const ALL: Self = Self { api: true, workers: true, scheduler: true };
+    pub const ALL: Self = Self { api: true, workers: true, relay: true, scheduler: true };
     /// `frontdesk api`.
-    pub const API: Self = Self { api: true, workers: false, scheduler: false };
+    pub const API: Self = Self { api: true, workers: false, relay: false, scheduler: false };
     /// `frontdesk worker`: workers, relay and scheduler.
-    pub const WORKER: Self = Self { api: false, workers: true, scheduler: true };
-    /// Workers and relay without the scheduler (tests drive it themselves).
-    pub const WORKERS_ONLY: Self = Self { api: false, workers: true, scheduler: false };
+    pub const WORKER: Self = Self { api: false, workers: true, relay: true, scheduler: true };
 }
 
 /// Every part of frontdesk, connected and ready to run.
@@ -63,9 +65,13 @@ impl App {
     /// behind this binary (`frontdesk migrate` applies it; nothing here needs
     /// owner rights), connects to Redis and opens the vault.
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let db = Db::connect(&config.db()).await.map_err(AppError::Postgres)?;
-        if let SchemaStatus::Behind { applied, required } = db.schema_status().await.map_err(AppError::Postgres)? {
-            return Err(AppError::SchemaBehind { applied, required });
+        let db = Db::connect(&config.db()).await.map_err(|e| {
+            if e.is_missing_database_or_role() { AppError::NotMigrated(e) } else { AppError::Postgres(e) }
+        })?;
+        match db.schema_status().await.map_err(AppError::SchemaCheck)? {
+            SchemaStatus::Current => {}
+            SchemaStatus::Behind { missing } => return Err(AppError::SchemaBehind { missing }),
+            SchemaStatus::Unreadable => return Err(AppError::SchemaUnreadable),
         }
         let queue = RedisQueue::connect(&config.redis_url, config.queue()).await.map_err(AppError::Redis)?;
         let vault = Vault::new(config.master_keys()?);
@@ -78,12 +84,13 @@ impl App {
             secrets: Arc::new(config.platform_secrets()),
             metrics: Arc::new(WebhookMetrics::default()),
             signing_keys: Arc::new(SigningKeys::default()),
+            inflight: InFlightBudget::new(config.inflight_bytes),
         };
         let worker = WorkerDeps {
             db: db.clone(),
             queue: queue.clone(),
             jobs,
-            metrics: Arc::new(GuardMetrics::default()),
+            metrics: Arc::new(WorkerMetrics::default()),
             classify: ClassifyDeps {
                 offline: Arc::new(OfflineClassifier::new()),
                 platform_llm: config.platform_llm(),
@@ -155,23 +162,29 @@ impl App {
                 frontdesk_api::serve(listener, state, stopped_future(stopped)).await.map_err(AppError::Api)
             });
         }
-        if services.workers {
+        if services.relay {
             let relay = outbox_relay::run(self.db.clone(), self.api.jobs.clone(), self.config.relay(), stopped.clone());
             tasks.spawn(async move {
                 relay.await;
                 Ok(())
             });
+        }
+        if services.workers {
             let (deps, config) = (self.worker.clone(), self.config.workers());
             tracing::info!(concurrency = config.concurrency, "workers starting");
-            let heartbeat = heartbeat(self.config.data_dir.join("worker.heartbeat"), stopped.clone());
+            let heartbeat = heartbeat(self.config.data_dir.join("worker.heartbeat"));
             let stopped = stopped.clone();
             tasks.spawn(async move {
                 let workers = frontdesk_worker::run_workers(deps, config, async move {
                     stopped_future(stopped).await;
                     Ok(())
                 });
-                let (result, ()) = tokio::join!(workers, heartbeat);
-                result.map_err(AppError::Workers)
+                // The heartbeat lives exactly as long as the workers: if they
+                // end on their own, the health check must see it.
+                tokio::select! {
+                    result = workers => result.map_err(AppError::Workers),
+                    never = heartbeat => match never {},
+                }
             });
         }
         if services.scheduler {
@@ -192,7 +205,10 @@ impl App {
             () = shutdown => {}
             failed = running.next_exit() => {
                 running.stop();
-                running.wait().await?;
+                // The first failure is the cause; what stopping adds is logged only.
+                if let Err(e) = running.wait().await {
+                    tracing::warn!(error = %Report(&e), "a service also failed while stopping");
+                }
                 return failed;
             }
         }
@@ -201,7 +217,9 @@ impl App {
     }
 }
 
-/// Services started by [`App::start`]. Dropping it stops them.
+/// Services started by [`App::start`]. Call [`Running::stop`] and then
+/// [`Running::wait`] to let in-flight work finish; dropping it signals stop
+/// and aborts whatever is still running.
 pub struct Running {
     api_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
@@ -252,20 +270,15 @@ async fn stopped_future(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-/// Touches `path` every few seconds while the workers run, for container
-/// health checks.
-async fn heartbeat(path: PathBuf, stopped: watch::Receiver<bool>) {
+/// Touches `path` every few seconds, for container health checks; it runs
+/// until the workers it stands for end.
+async fn heartbeat(path: PathBuf) -> std::convert::Infallible {
     if let Some(dir) = path.parent() {
         let _ = tokio::fs::create_dir_all(dir).await;
     }
     let mut tick = tokio::time::interval(Duration::from_secs(5));
-    let stop = stopped_future(stopped);
-    tokio::pin!(stop);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = &mut stop => return,
-        }
+        tick.tick().await;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         if let Err(e) = tokio::fs::write(&path, now.to_string()).await {
             tracing::warn!(error = %Report(&e), path = %path.display(), "could not write worker heartbeat");

@@ -1,6 +1,7 @@
 //! The numbers every benchmark reports, computed one way.
 
-/// The `q` quantile (0 to 1) of already sorted samples, nearest rank.
+/// The `q` quantile (0 to 1) of already sorted samples: the sample at the
+/// rounded linear position `q × (n − 1)`.
 pub fn percentile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
     if sorted.is_empty() {
         return None;
@@ -33,7 +34,7 @@ mod tests {
     use super::percentile;
 
     #[test]
-    fn percentiles_take_the_nearest_rank_of_sorted_samples() {
+    fn percentiles_take_the_sample_at_the_rounded_linear_position() {
         let samples: Vec<u32> = (1..=100).collect();
         assert_eq!(percentile(&samples, 0.0), Some(1));
         assert_eq!(percentile(&samples, 0.5), Some(51));

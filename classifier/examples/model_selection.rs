@@ -1,6 +1,6 @@
 //! Prints the cross-validated intent macro-F1 of the parameter grid and of
 //! the configuration `build.rs` trains with. Model selection, not a test:
-//! `cargo run --release -p frontdesk-classifier --example model_selection`.
+//! `cargo run --release -p frontdesk-classifier --features model-selection --example model_selection`.
 
 fn main() {
     let chosen = frontdesk_classifier::model_selection::chosen();

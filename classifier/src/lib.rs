@@ -14,9 +14,11 @@ mod classification;
 mod dataset;
 mod error;
 mod evaluate;
+pub mod excerpt;
 mod labels;
 pub mod llm;
 mod model;
+#[cfg(any(test, feature = "model-selection"))]
 pub mod model_selection;
 mod offline;
 pub mod rules;

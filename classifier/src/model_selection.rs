@@ -1,6 +1,6 @@
 //! Model selection by k-fold cross-validation on the TRAINING rows only
 //! (the held-out rows never choose anything). Run
-//! `cargo run --release -p frontdesk-classifier --example model_selection`.
+//! `cargo run --release -p frontdesk-classifier --features model-selection --example model_selection`.
 //!
 //! Five folds are noisy on a few hundred rows (one message moves a class F1
 //! by a point or more), so the figure is averaged over repeated 5-fold

@@ -3,6 +3,7 @@
 //! handlers call these; the store only runs queries.
 
 pub mod channel;
+pub mod inbound_text;
 pub mod missed_call;
 pub mod opt_out;
 pub mod phone;

@@ -23,6 +23,8 @@ pub fn is_missed(call_status: &str, dial_status: Option<&str>) -> bool {
 pub struct Caller {
     /// Inside the WhatsApp 24-hour window (free-form text allowed there).
     pub in_whatsapp_window: bool,
+    /// The studio has a WhatsApp sender. Only consulted inside the window,
+    /// so callers may leave it false outside it without asking.
     pub studio_sends_whatsapp: bool,
     pub opted_out_sms: bool,
     pub opted_out_whatsapp: bool,

@@ -58,29 +58,36 @@ pub async fn add_rule(tx: &mut TenantTx, rule: &NewRule<'_>) -> Result<AiRuleId,
     Ok(id)
 }
 
-/// One turn of the lead's conversation, oldest first.
+/// One message the lead sent, as classification reads it.
 #[derive(Clone, Debug)]
-pub struct Turn {
-    pub inbound: bool,
+pub struct Said {
     pub channel: String,
+    /// At most the `max_chars` asked for: a long body is never loaded whole.
     pub body: String,
 }
 
-pub async fn recent_conversation(tx: &mut TenantTx, lead_id: LeadId, limit: i64) -> Result<Vec<Turn>, StoreError> {
+/// The lead's last `limit` inbound messages, newest first, each cut to
+/// `max_chars` characters in the database.
+pub async fn recent_inbound(
+    tx: &mut TenantTx,
+    lead_id: LeadId,
+    limit: i64,
+    max_chars: i32,
+) -> Result<Vec<Said>, StoreError> {
     let ws = tx.workspace_id();
-    let mut turns = sqlx::query_as!(
-        Turn,
-        r#"SELECT direction = 'inbound' AS "inbound!", channel, body
-           FROM messages WHERE workspace_id = $1 AND lead_id = $2
+    let said = sqlx::query_as!(
+        Said,
+        r#"SELECT channel, left(body, $4) AS "body!"
+           FROM messages WHERE workspace_id = $1 AND lead_id = $2 AND direction = 'inbound'
            ORDER BY created_at DESC, id DESC LIMIT $3"#,
         ws as WorkspaceId,
         lead_id as LeadId,
-        limit
+        limit,
+        max_chars
     )
     .fetch_all(tx.conn())
     .await?;
-    turns.reverse();
-    Ok(turns)
+    Ok(said)
 }
 
 /// Tokens spent today (UTC) and the workspace's own daily budget, if set.

@@ -76,26 +76,24 @@ impl Db {
     /// runtime role may read `_sqlx_migrations` (granted by a migration), so
     /// a process that never migrates can still refuse a schema that is behind.
     pub async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
-        let required: Vec<i64> =
-            MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| m.version).collect();
-        let newest_required = required.iter().copied().max().unwrap_or(0);
         let applied = sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
             .fetch_all(&self.pool)
             .await;
         let applied = match applied {
             Ok(versions) => versions,
             // No table (never migrated), or no grant (older than the
-            // migration that grants it): behind either way.
+            // migration that grants it, or grants lost in a restore).
             Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P01" | "42501")) => {
-                return Ok(SchemaStatus::Behind { applied: None, required: newest_required });
+                return Ok(SchemaStatus::Unreadable);
             }
             Err(e) => return Err(e.into()),
         };
-        if required.iter().all(|v| applied.contains(v)) {
-            Ok(SchemaStatus::Current)
-        } else {
-            Ok(SchemaStatus::Behind { applied: applied.last().copied(), required: newest_required })
-        }
+        let missing: Vec<i64> = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+            .map(|m| m.version)
+            .collect();
+        Ok(if missing.is_empty() { SchemaStatus::Current } else { SchemaStatus::Behind { missing } })
     }
 
     /// Ids of every workspace, through a narrow SECURITY DEFINER function
@@ -115,12 +113,13 @@ impl Db {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SchemaStatus {
     Current,
+    /// These migrations of the binary are not applied.
     Behind {
-        /// The newest applied migration, if the runtime role can see any.
-        applied: Option<i64>,
-        /// The newest migration this binary has.
-        required: i64,
+        missing: Vec<i64>,
     },
+    /// The runtime role cannot see which migrations are applied: the schema
+    /// predates the migration that lets it, or its grants were lost.
+    Unreadable,
 }
 
 /// The owner's connection options with the user swapped for the runtime role.

@@ -28,6 +28,12 @@ impl StoreError {
         )
     }
 
+    /// The database or the role we log in as does not exist: nothing has
+    /// been migrated on this server yet.
+    pub fn is_missing_database_or_role(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("3D000" | "28000")))
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
     }

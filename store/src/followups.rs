@@ -408,7 +408,7 @@ async fn add_send(
     rate_limit: Option<RateLimit>,
 ) -> Result<Vec<(OutboxId, Envelope)>, StoreError> {
     let job = SendFollowup { workspace_id: tx.workspace_id(), followup_id: id };
-    let mut envelope = Envelope::of(&job).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let mut envelope = Envelope::of(&job).map_err(|e| StoreError::Invalid(frontdesk_jobs::Report(&e).to_string()))?;
     envelope.rate_limit = rate_limit;
     Ok(outbox::add(tx, &envelope, None).await?.into_iter().collect())
 }

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use frontdesk_domain::{
-    Phone, missed_call,
+    Phone, inbound_text, missed_call,
     opt_out::{self, Keyword},
 };
 use frontdesk_jobs::{ApplyBillingEvent, Envelope, IntegrationId, Job, OutboxId, ProcessInboundMessage, SyncCalendar};
@@ -54,7 +54,12 @@ pub struct InboundMessage<'a> {
     pub subject: Option<&'a str>,
     /// Email only: the `Message-ID` header, without brackets.
     pub rfc_message_id: Option<&'a str>,
-    pub payload: serde_json::Value,
+    pub payload: &'a serde_json::Value,
+    /// A message type we keep only as a placeholder body.
+    pub unrecognised: Option<Unrecognised<'a>>,
+    /// The body was already cut before it got here (a large email is read
+    /// only up to its cap).
+    pub body_truncated: bool,
 }
 
 pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcome, StoreError> {
@@ -62,7 +67,7 @@ pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcom
         provider: m.provider,
         provider_event_id: m.event_id,
         kind: "message",
-        payload: m.payload.clone(),
+        payload: m.payload,
         provider_created_at: None,
     };
     if webhook_events::record(tx, &event).await?.is_none() {
@@ -73,19 +78,24 @@ pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcom
         Sender::Phone(phone) => leads::upsert_by_phone(tx, phone, m.name, source).await?,
         Sender::Email(email) => leads::upsert_by_email(tx, email, m.name, source).await?,
     };
+    let (body, cut) = inbound_text::cap(m.body, inbound_text::stored_chars(m.channel));
     let message_id = messages::insert_inbound(
         tx,
         &NewInbound {
             lead_id,
             channel: m.channel,
-            body: m.body.to_owned(),
+            body: body.to_owned(),
             provider_message_id: Some(m.event_id.to_owned()),
-            subject: m.subject.map(str::to_owned),
+            subject: m.subject.map(|s| inbound_text::cap(s, inbound_text::FIELD_CHARS).0.to_owned()),
             rfc_message_id: m.rfc_message_id.map(str::to_owned),
+            body_truncated: cut || m.body_truncated,
         },
     )
     .await?;
     leads::record_inbound(tx, lead_id, m.channel == Channel::Whatsapp).await?;
+    if let Some(u) = &m.unrecognised {
+        note_unrecognised(tx, m.provider, m.event_id, Some(lead_id), u).await?;
+    }
 
     if let Some(keyword) = opt_out::keyword(m.channel, m.body, m.subject) {
         let opted_out = keyword == Keyword::OptOut;
@@ -112,7 +122,10 @@ pub struct CallStatus<'a> {
     pub status: &'a str,
     /// Present on `<Dial action>` callbacks.
     pub dial_status: Option<&'a str>,
-    pub payload: serde_json::Value,
+    pub payload: &'a serde_json::Value,
+    /// A call status we do not know: the call is logged with it, and no
+    /// missed-call text-back is decided from it.
+    pub unrecognised: Option<Unrecognised<'a>>,
 }
 
 pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, StoreError> {
@@ -122,7 +135,7 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
         provider: "twilio",
         provider_event_id: &event_id,
         kind: "call",
-        payload: c.payload.clone(),
+        payload: c.payload,
         provider_created_at: None,
     };
     if webhook_events::record(tx, &event).await?.is_none() {
@@ -132,6 +145,10 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
     let status = c.dial_status.unwrap_or(c.status);
     let update = CallUpdate { lead_id, call_sid: c.call_sid, status, from: c.from.as_str(), to: c.to.as_str() };
     call_logs::upsert(tx, &update).await?;
+    if let Some(u) = &c.unrecognised {
+        note_unrecognised(tx, "twilio", &event_id, Some(lead_id), u).await?;
+        return Ok(Outcome::Accepted(Vec::new()));
+    }
     if !missed_call::is_missed(c.status, c.dial_status) {
         return Ok(Outcome::Accepted(Vec::new()));
     }
@@ -178,7 +195,9 @@ pub struct StatusUpdate<'a> {
     pub provider_message_id: &'a str,
     pub status: &'a str,
     pub error_code: Option<&'a str>,
-    pub payload: serde_json::Value,
+    pub payload: &'a serde_json::Value,
+    /// A status we do not know: stored, never applied to the message.
+    pub unrecognised: Option<Unrecognised<'a>>,
 }
 
 pub async fn message_status(tx: &mut TenantTx, s: &StatusUpdate<'_>) -> Result<Outcome, StoreError> {
@@ -187,13 +206,16 @@ pub async fn message_status(tx: &mut TenantTx, s: &StatusUpdate<'_>) -> Result<O
         provider: s.provider,
         provider_event_id: &event_id,
         kind: "status",
-        payload: s.payload.clone(),
+        payload: s.payload,
         provider_created_at: None,
     };
     if webhook_events::record(tx, &event).await?.is_none() {
         return Ok(Outcome::Duplicate);
     }
-    apply_status(tx, s.channel, s.provider_message_id, s.status, s.error_code).await?;
+    match &s.unrecognised {
+        Some(u) => note_unrecognised(tx, s.provider, &event_id, None, u).await?,
+        None => apply_status(tx, s.channel, s.provider_message_id, s.status, s.error_code).await?,
+    }
     Ok(Outcome::Accepted(Vec::new()))
 }
 
@@ -239,12 +261,43 @@ pub async fn apply_early_statuses(
     Ok(())
 }
 
+/// Part of a verified, routed delivery our code does not know (a status,
+/// a message type): the delivery is still stored with its raw payload (so a
+/// redelivery is a duplicate), applied as far as it can be, and shown in the
+/// studio's activity log; the caller logs it at WARN and counts it. Nothing
+/// accepted is dropped without a trace.
+#[derive(Clone, Copy, Debug)]
+pub struct Unrecognised<'a> {
+    /// The field and the value we did not recognise.
+    pub field: &'a str,
+    pub value: &'a str,
+    /// What we did instead, in words the studio can read.
+    pub action: &'a str,
+}
+
+async fn note_unrecognised(
+    tx: &mut TenantTx,
+    provider: &str,
+    event_id: &str,
+    lead_id: Option<frontdesk_jobs::LeadId>,
+    u: &Unrecognised<'_>,
+) -> Result<(), StoreError> {
+    let detail = serde_json::json!({
+        "provider": provider,
+        "event_id": event_id,
+        "field": u.field,
+        "value": inbound_text::cap(u.value, 200).0,
+        "action": u.action,
+    });
+    activity::record(tx, &Activity { kind: "event_not_applied", lead_id, is_security: false, detail }).await
+}
+
 #[derive(Clone, Debug)]
 pub struct BillingEvent<'a> {
     pub event_id: &'a str,
     pub kind: &'a str,
     pub created: DateTime<Utc>,
-    pub payload: serde_json::Value,
+    pub payload: &'a serde_json::Value,
 }
 
 pub async fn billing(tx: &mut TenantTx, b: &BillingEvent<'_>) -> Result<Outcome, StoreError> {
@@ -252,7 +305,7 @@ pub async fn billing(tx: &mut TenantTx, b: &BillingEvent<'_>) -> Result<Outcome,
         provider: "stripe",
         provider_event_id: b.event_id,
         kind: b.kind,
-        payload: b.payload.clone(),
+        payload: b.payload,
         provider_created_at: Some(b.created),
     };
     let Some(webhook_event_id) = webhook_events::record(tx, &event).await? else {
@@ -277,7 +330,7 @@ pub async fn calendar_push(tx: &mut TenantTx, p: &CalendarPush<'_>) -> Result<Ou
         provider: "google_calendar",
         provider_event_id: &event_id,
         kind: p.resource_state,
-        payload,
+        payload: &payload,
         provider_created_at: None,
     };
     if webhook_events::record(tx, &event).await?.is_none() {
@@ -294,6 +347,6 @@ pub async fn calendar_push(tx: &mut TenantTx, p: &CalendarPush<'_>) -> Result<Ou
 }
 
 async fn push<J: Job>(tx: &mut TenantTx, job: &J, coalesce: Option<&str>) -> Result<Triggered, StoreError> {
-    let envelope = Envelope::of(job).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let envelope = Envelope::of(job).map_err(|e| StoreError::Invalid(frontdesk_jobs::Report(&e).to_string()))?;
     Ok(outbox::add(tx, &envelope, coalesce).await?.into_iter().collect())
 }

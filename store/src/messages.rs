@@ -15,6 +15,8 @@ pub struct NewInbound {
     pub subject: Option<String>,
     /// An email's RFC 5322 `Message-ID` (without brackets), for threading replies.
     pub rfc_message_id: Option<String>,
+    /// The body was cut to its channel's cap.
+    pub body_truncated: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -32,8 +34,9 @@ pub async fn insert_inbound(tx: &mut TenantTx, new: &NewInbound) -> Result<Messa
     let ws = tx.workspace_id();
     sqlx::query!(
         r#"INSERT INTO messages
-              (workspace_id, id, lead_id, direction, channel, body, provider_message_id, subject, rfc_message_id, status)
-           VALUES ($1, $2, $3, 'inbound', $4, $5, $6, $7, $8, 'received')"#,
+              (workspace_id, id, lead_id, direction, channel, body, provider_message_id, subject, rfc_message_id, status,
+               body_truncated)
+           VALUES ($1, $2, $3, 'inbound', $4, $5, $6, $7, $8, 'received', $9)"#,
         ws as WorkspaceId,
         id as MessageId,
         new.lead_id as LeadId,
@@ -41,7 +44,8 @@ pub async fn insert_inbound(tx: &mut TenantTx, new: &NewInbound) -> Result<Messa
         new.body,
         new.provider_message_id,
         new.subject,
-        new.rfc_message_id
+        new.rfc_message_id,
+        new.body_truncated
     )
     .execute(tx.conn())
     .await?;

@@ -11,7 +11,7 @@ pub struct NewEvent<'a> {
     pub provider: &'a str,
     pub provider_event_id: &'a str,
     pub kind: &'a str,
-    pub payload: serde_json::Value,
+    pub payload: &'a serde_json::Value,
     pub provider_created_at: Option<DateTime<Utc>>,
 }
 
@@ -40,6 +40,8 @@ pub async fn record(tx: &mut TenantTx, event: &NewEvent<'_>) -> Result<Option<We
 pub struct StoredEvent {
     pub id: WebhookEventId,
     pub provider: String,
+    /// The provider's own id for the event (Stripe's `evt_…`).
+    pub provider_event_id: String,
     pub kind: String,
     pub payload: serde_json::Value,
     pub provider_created_at: Option<DateTime<Utc>>,
@@ -50,7 +52,8 @@ pub async fn find(tx: &mut TenantTx, id: WebhookEventId) -> Result<Option<Stored
     let ws = tx.workspace_id();
     let row = sqlx::query_as!(
         StoredEvent,
-        r#"SELECT id AS "id: WebhookEventId", provider, kind, payload, provider_created_at, processed_at IS NOT NULL AS "processed!"
+        r#"SELECT id AS "id: WebhookEventId", provider, provider_event_id, kind, payload, provider_created_at,
+                  processed_at IS NOT NULL AS "processed!"
            FROM webhook_events WHERE workspace_id = $1 AND id = $2"#,
         ws as WorkspaceId,
         id as WebhookEventId

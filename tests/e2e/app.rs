@@ -26,7 +26,7 @@ use frontdesk_store::{
     workspaces::{self, NewWorkspace},
 };
 use frontdesk_testkit::signers;
-use frontdesk_worker::{GuardMetrics, scheduler::Scheduler};
+use frontdesk_worker::{WorkerMetrics, scheduler::Scheduler};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use crate::helpers::{DRAIN_LIMIT, TestEnv, redis_url};
@@ -53,8 +53,20 @@ pub struct TestApp {
     /// Started services (the api first); dropping them stops them.
     running: Mutex<Vec<Running>>,
     /// The job-finished signal of each in-process worker app.
-    workers: Mutex<Vec<Arc<GuardMetrics>>>,
-    scheduler: Mutex<Option<Scheduler>>,
+    workers: Mutex<Vec<Arc<WorkerMetrics>>>,
+    /// The scheduler a test started; its background ticks and a drain's
+    /// tick-then-check take turns on the lock, so a drain never checks the
+    /// queues while a background tick holds rows it has not committed.
+    scheduler: Mutex<Option<(Scheduler, Arc<tokio::sync::Mutex<()>>)>>,
+    background: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for task in self.background.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
 }
 
 impl TestApp {
@@ -78,6 +90,7 @@ impl TestApp {
             running: Mutex::new(vec![api]),
             workers: Mutex::default(),
             scheduler: Mutex::default(),
+            background: Mutex::default(),
             env,
         }
     }
@@ -115,28 +128,42 @@ impl TestApp {
         if setup.llm.is_some() {
             app.set_platform_llm(setup.llm);
         }
-        let running = app.start(Services::WORKERS_ONLY).await.expect("the workers start");
+        let running =
+            app.start(Services { workers: true, relay: true, ..Services::default() }).await.expect("the workers start");
         self.workers.lock().unwrap().push(app.worker_deps().metrics.clone());
         self.running.lock().unwrap().push(running);
     }
 
-    /// Runs the follow-up scheduler in-process (ticking every 100 ms) until
-    /// the app drops; [`TestApp::drain`] also ticks it.
+    /// Runs the follow-up scheduler in-process (ticking every 100 ms, like
+    /// `frontdesk worker` with a short tick) until the app drops;
+    /// [`TestApp::drain`] also ticks it.
     pub async fn start_scheduler(&self) {
-        let running = self.env.app.start(Services { api: false, workers: false, scheduler: true }).await.unwrap();
-        self.running.lock().unwrap().push(running);
-        *self.scheduler.lock().unwrap() = Some(self.env.app.scheduler());
+        let (scheduler, turn) = (self.env.app.scheduler(), Arc::new(tokio::sync::Mutex::new(())));
+        let (ticking, ticks) = (scheduler.clone(), turn.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                {
+                    let _turn = ticks.lock().await;
+                    let _ = ticking.tick(Utc::now()).await;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        self.background.lock().unwrap().push(task.abort_handle());
+        *self.scheduler.lock().unwrap() = Some((scheduler, turn));
     }
 
     /// Runs the workers (starting default ones if the test started none)
     /// until every queue of this test's namespace is empty and every outbox
     /// entry is done; with the scheduler on, until a tick finds nothing due.
-    /// Wakes when a job finishes, so a drain takes as long as the work.
+    /// Wakes when a job finishes in this process and otherwise re-checks
+    /// every 25 ms (a finished job's ack lands in Redis just after it
+    /// finishes; retries and rate-limited jobs come due on their own).
     pub async fn drain(&self) {
         if self.workers.lock().unwrap().is_empty() {
             self.start_worker().await;
         }
-        let workers: Vec<Arc<GuardMetrics>> = self.workers.lock().unwrap().clone();
+        let workers: Vec<Arc<WorkerMetrics>> = self.workers.lock().unwrap().clone();
         let scheduler = self.scheduler.lock().unwrap().clone();
         let started = Instant::now();
         loop {
@@ -145,11 +172,16 @@ impl TestApp {
                 // Registered before the check, so a job finishing in between wakes us.
                 f.as_mut().enable();
             }
+            let turn = match &scheduler {
+                Some((_, turn)) => Some(turn.lock().await),
+                None => None,
+            };
             let ticked_nothing = match &scheduler {
-                Some(s) => s.tick(Utc::now()).await.expect("scheduler tick") == Default::default(),
+                Some((s, _)) => s.tick(Utc::now()).await.expect("scheduler tick") == Default::default(),
                 None => true,
             };
             let pending = self.pending().await;
+            drop(turn);
             if ticked_nothing && pending.is_empty() {
                 return;
             }
@@ -167,6 +199,11 @@ impl TestApp {
 
     async fn pending(&self) -> Vec<String> {
         self.env.pending().await
+    }
+
+    /// The counters of every in-process worker app this test started.
+    pub fn worker_metrics(&self) -> Vec<Arc<WorkerMetrics>> {
+        self.workers.lock().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {

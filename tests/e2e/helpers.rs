@@ -185,6 +185,7 @@ pub async fn studio(db: &Db, name: &str) -> Studio {
             provider_message_id: None,
             subject: None,
             rfc_message_id: None,
+            body_truncated: false,
         },
     )
     .await

@@ -1,6 +1,7 @@
 //! End-to-end: the real `frontdesk` binary against real Postgres and Redis.
 
 mod app;
+mod bounded_input;
 mod classification;
 mod followups;
 mod helpers;

@@ -16,6 +16,7 @@ pub struct JobContext {
     pub workspace: Arc<WorkspaceState>,
     pub db: Db,
     pub jobs: Jobs,
+    pub metrics: Arc<crate::WorkerMetrics>,
     /// The delivery's lease (fencing token, attempt); absent only when a
     /// test calls a handler outside a queue backend.
     pub lease: Option<Lease>,
@@ -23,8 +24,15 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    pub(crate) fn new(workspace: WorkspaceState, db: Db, jobs: Jobs, lease: Option<Lease>, tx: TenantTx) -> Self {
-        Self { workspace: Arc::new(workspace), db, jobs, lease, tx: Arc::new(Mutex::new(Some(tx))) }
+    pub(crate) fn new(
+        workspace: WorkspaceState,
+        db: Db,
+        jobs: Jobs,
+        metrics: Arc<crate::WorkerMetrics>,
+        lease: Option<Lease>,
+        tx: TenantTx,
+    ) -> Self {
+        Self { workspace: Arc::new(workspace), db, jobs, metrics, lease, tx: Arc::new(Mutex::new(Some(tx))) }
     }
 
     /// Pushes jobs whose outbox entries the handler just committed.

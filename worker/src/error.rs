@@ -10,31 +10,31 @@ use frontdesk_store::StoreError;
 pub enum JobError {
     /// Retrying cannot help (bad reference, opted-out recipient, 4xx): the
     /// job goes straight to the dead set with this reason.
-    #[error("{what}")]
+    #[error("{reason}")]
     Permanent {
-        what: String,
+        reason: String,
         #[source]
         cause: Option<BoxError>,
     },
     /// Worth retrying with backoff (database or provider outage, 429, 5xx).
-    #[error("{what}")]
+    #[error("{reason}")]
     Retryable {
-        what: String,
+        reason: String,
         #[source]
         cause: Option<BoxError>,
     },
     /// Retry, but not before `after` (the provider's `Retry-After`).
-    #[error("{what} (retry after {after:?})")]
-    RetryAfter { what: String, after: Duration },
+    #[error("{reason} (retry after {after:?})")]
+    RetryAfter { reason: String, after: Duration },
 }
 
 impl JobError {
-    pub fn permanent(what: impl Into<String>) -> Self {
-        JobError::Permanent { what: what.into(), cause: None }
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        JobError::Permanent { reason: reason.into(), cause: None }
     }
 
-    pub fn retryable(what: impl Into<String>) -> Self {
-        JobError::Retryable { what: what.into(), cause: None }
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        JobError::Retryable { reason: reason.into(), cause: None }
     }
 
     pub fn is_permanent(&self) -> bool {
@@ -47,9 +47,9 @@ impl From<StoreError> for JobError {
         let permanent = matches!(e, StoreError::NotFound { .. } | StoreError::Invalid(_) | StoreError::Vault(_));
         let cause = Some(Box::new(e) as BoxError);
         if permanent {
-            JobError::Permanent { what: "the job's data cannot be used".into(), cause }
+            JobError::Permanent { reason: "the job's data cannot be used".into(), cause }
         } else {
-            JobError::Retryable { what: "database unavailable".into(), cause }
+            JobError::Retryable { reason: "database unavailable".into(), cause }
         }
     }
 }

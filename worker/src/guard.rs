@@ -63,18 +63,22 @@ impl std::fmt::Display for Denial {
     }
 }
 
-/// Counters of refused jobs, by reason (read by tests; not exported yet),
-/// and a signal that moves each time a job finishes in this process, so a
-/// caller waiting for the queues to empty wakes when something changed.
+/// This process's worker counters (read by tests; not exported yet): jobs
+/// the guard refused, by reason, and events a handler could apply only in
+/// part; and a signal that moves each time a job finishes, so a caller
+/// waiting for the queues to empty wakes when something changed.
 #[derive(Debug, Default)]
-pub struct GuardMetrics {
+pub struct WorkerMetrics {
     pub workspace_missing: AtomicU64,
     pub workspace_not_allowed: AtomicU64,
     pub foreign_entity: AtomicU64,
+    /// Provider events applied only in part (an unknown status, mapped to
+    /// the safest state).
+    pub not_applied: AtomicU64,
     finished: tokio::sync::Notify,
 }
 
-impl GuardMetrics {
+impl WorkerMetrics {
     fn count(&self, denial: &Denial) {
         let counter = match denial {
             Denial::WorkspaceMissing => &self.workspace_missing,
@@ -95,6 +99,10 @@ impl GuardMetrics {
         self.finished.notify_waiters();
     }
 
+    pub fn not_applied(&self) {
+        self.not_applied.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn total(&self) -> u64 {
         self.workspace_missing.load(Ordering::Relaxed)
             + self.workspace_not_allowed.load(Ordering::Relaxed)
@@ -107,7 +115,7 @@ struct Shared {
     jobs: Jobs,
     cache_ttl: Duration,
     cache: Mutex<HashMap<WorkspaceId, (Instant, WorkspaceState)>>,
-    metrics: Arc<GuardMetrics>,
+    metrics: Arc<WorkerMetrics>,
 }
 
 #[derive(Clone)]
@@ -118,7 +126,7 @@ pub struct WorkspaceGuardLayer {
 impl WorkspaceGuardLayer {
     /// `cache_ttl` bounds how long a paused or suspended workspace can keep
     /// running jobs after the change.
-    pub fn new(db: Db, jobs: Jobs, cache_ttl: Duration, metrics: Arc<GuardMetrics>) -> Self {
+    pub fn new(db: Db, jobs: Jobs, cache_ttl: Duration, metrics: Arc<WorkerMetrics>) -> Self {
         Self { shared: Arc::new(Shared { db, jobs, cache_ttl, cache: Mutex::new(HashMap::new()), metrics }) }
     }
 }
@@ -168,6 +176,7 @@ where
         // Jobs pushed from the outbox carry its entry id as their job id.
         let lease = task.ctx().data().get::<Lease>().cloned();
         let outbox_id = lease.as_ref().and_then(|lease| outbox::parse_job_key(&lease.job_id));
+        let last_attempt = lease.as_ref().is_some_and(|l| l.attempt >= l.max_attempts);
         let span = info_span!("job", queue = J::QUEUE, workspace_id = %workspace_id, job_id = %job_id, attempt = task.ctx().attempt());
         async move {
             let context = match shared.admit(&task.args, outbox_id, lease.clone()).await {
@@ -177,7 +186,7 @@ where
                 // acks with: record it here.
                 Err(Refusal::Unavailable(e)) => {
                     task.ctx().raw_status().store(Status::Failed);
-                    report_failure(&e, false);
+                    report_failure(&e, last_attempt);
                     shared.metrics.finish();
                     return Err(e.into());
                 }
@@ -197,7 +206,6 @@ where
                 // The handler did not take the transaction: nothing to keep.
                 let _ = tx.rollback().await;
             }
-            let last_attempt = lease.as_ref().is_some_and(|l| l.attempt >= l.max_attempts);
             let result = result.map_err(|e: BoxDynError| {
                 report_failure(e.as_ref(), last_attempt);
                 match e.downcast::<JobError>() {
@@ -245,7 +253,13 @@ impl Shared {
         outbox_id: Option<OutboxId>,
         lease: Option<Lease>,
     ) -> Result<JobContext, Refusal> {
-        let unavailable = |e: frontdesk_store::StoreError| Refusal::Unavailable(e.into());
+        // Whatever the store says, a check that could not run is worth retrying.
+        let unavailable = |e: frontdesk_store::StoreError| {
+            Refusal::Unavailable(JobError::Retryable {
+                reason: "could not check the workspace".into(),
+                cause: Some(Box::new(e)),
+            })
+        };
         let workspace_id = job.workspace_id();
         let mut tx = self.db.tenant(workspace_id).await.map_err(unavailable)?;
         let state = self.workspace_state(&mut tx).await.map_err(unavailable)?;
@@ -262,7 +276,7 @@ impl Shared {
             // into this one (committed with the handler's transaction).
             outbox::release_coalescing(&mut tx, id).await.map_err(unavailable)?;
         }
-        Ok(JobContext::new(state, self.db.clone(), self.jobs.clone(), lease, tx))
+        Ok(JobContext::new(state, self.db.clone(), self.jobs.clone(), self.metrics.clone(), lease, tx))
     }
 
     async fn workspace_state(&self, tx: &mut TenantTx) -> Result<Option<WorkspaceState>, frontdesk_store::StoreError> {

@@ -14,5 +14,5 @@ pub mod scheduler;
 
 pub use context::JobContext;
 pub use error::JobError;
-pub use guard::{GuardMetrics, WorkspaceGuardLayer};
+pub use guard::{WorkerMetrics, WorkspaceGuardLayer};
 pub use runtime::{WorkerConfig, WorkerDeps, WorkerRunError, registered_queues, run_workers};

@@ -1,4 +1,4 @@
-//! The job registry and the worker runtime. [`register_all`] is the one
+//! The job registry and the worker runtime. `register_all` is the one
 //! table of job kinds: each with its handler, the data the handler needs,
 //! and its concurrency. Every worker gets the workspace guard; a test
 //! checks that the table covers `jobs::queue::ALL`.
@@ -12,7 +12,7 @@ use frontdesk_queue::RedisQueue;
 use frontdesk_store::Db;
 
 use crate::{
-    GuardMetrics, JobContext, JobError, WorkspaceGuardLayer, handlers,
+    JobContext, JobError, WorkerMetrics, WorkspaceGuardLayer, handlers,
     handlers::{classify_lead::ClassifyDeps, send_followup::SendDeps},
 };
 
@@ -36,7 +36,7 @@ pub struct WorkerDeps {
     pub queue: RedisQueue,
     /// For jobs that handlers trigger (pushed after their outbox commit).
     pub jobs: Jobs,
-    pub metrics: Arc<GuardMetrics>,
+    pub metrics: Arc<WorkerMetrics>,
     pub classify: ClassifyDeps,
     pub send: SendDeps,
 }
@@ -45,80 +45,95 @@ pub struct WorkerDeps {
 #[error("worker monitor failed")]
 pub struct WorkerRunError(#[source] MonitorError);
 
-/// Every job kind this process runs: handler, its data, concurrency.
-fn register_all<R: Registrar>(r: R, deps: &WorkerDeps, config: &WorkerConfig) -> R {
-    let per_process = config.concurrency;
-    r.register::<ProcessInboundMessage, _, _>(per_process, handlers::process_inbound::handle)
-        .register::<ClassifyLead, _, _>(per_process, with(deps.classify.clone(), handlers::classify_lead::handle))
-        .register::<SendFollowup, _, _>(per_process, with(deps.send.clone(), handlers::send_followup::handle))
-        // Billing events are rare and ordered per workspace by their own logic.
-        .register::<ApplyBillingEvent, _, _>(4, handlers::apply_billing::handle)
-        .register::<SyncCalendar, _, _>(2, handlers::sync_calendar::handle)
+/// How many jobs of one kind run at once in one worker process.
+#[derive(Clone, Copy, Debug)]
+enum Concurrency {
+    /// `WorkerConfig::concurrency`.
+    PerProcess,
+    Fixed(usize),
 }
 
-/// Binds a handler's data, so every registered handler is `fn(job, context)`.
-fn with<J, D, F, Fut>(data: D, handler: F) -> impl Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static
-where
-    D: Clone + Send + Sync + 'static,
-    F: Fn(J, JobContext, D) -> Fut + Clone + Send + Sync + 'static,
-{
-    move |job, cx| handler(job, cx, data.clone())
+/// Every job kind this process runs: its concurrency, the part of the
+/// worker's dependencies its handler needs, and the handler.
+fn register_all<R: Registrar>(r: R) -> R {
+    use Concurrency::{Fixed, PerProcess};
+    r.register::<ProcessInboundMessage, _, _, _>(PerProcess, nothing, |job, cx, ()| {
+        handlers::process_inbound::handle(job, cx)
+    })
+    .register::<ClassifyLead, _, _, _>(PerProcess, |d| d.classify.clone(), handlers::classify_lead::handle)
+    .register::<SendFollowup, _, _, _>(PerProcess, |d| d.send.clone(), handlers::send_followup::handle)
+    // Billing events are rare and ordered per workspace by their own logic.
+    .register::<ApplyBillingEvent, _, _, _>(Fixed(4), nothing, |job, cx, ()| handlers::apply_billing::handle(job, cx))
+    .register::<SyncCalendar, _, _, _>(Fixed(2), nothing, |job, cx, ()| handlers::sync_calendar::handle(job, cx))
 }
+
+fn nothing(_: &WorkerDeps) {}
 
 /// Something job kinds are registered with: the real monitor, or a list of
 /// names (for the coverage test).
 trait Registrar: Sized {
-    fn register<J, F, Fut>(self, concurrency: usize, handler: F) -> Self
+    fn register<J, D, F, Fut>(self, concurrency: Concurrency, data: fn(&WorkerDeps) -> D, handler: F) -> Self
     where
         J: Job,
-        F: Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static,
+        D: Clone + Send + Sync + 'static,
+        F: Fn(J, JobContext, D) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<(), JobError>> + Send + 'static;
 }
 
 /// Registers real apalis workers on our fair backend, each behind the guard.
 struct Workers {
     monitor: Monitor,
-    queue: RedisQueue,
+    deps: WorkerDeps,
+    config: WorkerConfig,
     guard: WorkspaceGuardLayer,
     /// Unique per process, so each worker is identifiable in logs.
     instance: String,
 }
 
 impl Registrar for Workers {
-    fn register<J, F, Fut>(self, concurrency: usize, handler: F) -> Self
+    fn register<J, D, F, Fut>(self, concurrency: Concurrency, data: fn(&WorkerDeps) -> D, handler: F) -> Self
     where
         J: Job,
-        F: Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static,
+        D: Clone + Send + Sync + 'static,
+        F: Fn(J, JobContext, D) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<(), JobError>> + Send + 'static,
     {
-        let Workers { monitor, queue, guard, instance } = self;
-        let (q, g, name) = (queue.clone(), guard.clone(), format!("{}-{instance}", J::QUEUE));
+        let Workers { monitor, deps, config, guard, instance } = self;
+        let concurrency = match concurrency {
+            Concurrency::PerProcess => config.concurrency,
+            Concurrency::Fixed(n) => n,
+        };
+        let data = data(&deps);
+        // Every registered handler is `fn(job, context)`; its data is bound here.
+        let handler = move |job, cx| handler(job, cx, data.clone());
+        let (queue, g, name) = (deps.queue.clone(), guard.clone(), format!("{}-{instance}", J::QUEUE));
         let monitor = monitor.register(move |i| {
             WorkerBuilder::new(format!("{name}-{i}"))
-                .backend(q.backend::<J>())
+                .backend(queue.backend::<J>())
                 .layer(g.clone())
                 .concurrency(concurrency)
                 .build(handler.clone())
         });
-        Workers { monitor, queue, guard, instance }
+        Workers { monitor, deps, config, guard, instance }
     }
 }
 
 /// The queues the registry covers.
-pub fn registered_queues(deps: &WorkerDeps, config: &WorkerConfig) -> Vec<&'static str> {
+pub fn registered_queues() -> Vec<&'static str> {
     struct Names(Vec<&'static str>);
     impl Registrar for Names {
-        fn register<J, F, Fut>(mut self, _: usize, _: F) -> Self
+        fn register<J, D, F, Fut>(mut self, _: Concurrency, _: fn(&WorkerDeps) -> D, _: F) -> Self
         where
             J: Job,
-            F: Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static,
+            D: Clone + Send + Sync + 'static,
+            F: Fn(J, JobContext, D) -> Fut + Clone + Send + Sync + 'static,
             Fut: Future<Output = Result<(), JobError>> + Send + 'static,
         {
             self.0.push(J::QUEUE);
             self
         }
     }
-    register_all(Names(Vec::new()), deps, config).0
+    register_all(Names(Vec::new())).0
 }
 
 /// Runs every registered job kind's workers until `shutdown` resolves, then drains.
@@ -131,9 +146,10 @@ pub async fn run_workers(
         WorkspaceGuardLayer::new(deps.db.clone(), deps.jobs.clone(), config.guard_cache_ttl, deps.metrics.clone());
     let workers = Workers {
         monitor: Monitor::new().shutdown_timeout(Duration::from_secs(30)),
-        queue: deps.queue.clone(),
+        deps,
+        config,
         guard,
         instance: uuid::Uuid::new_v4().simple().to_string(),
     };
-    register_all(workers, &deps, &config).monitor.run_with_signal(shutdown).await.map_err(WorkerRunError)
+    register_all(workers).monitor.run_with_signal(shutdown).await.map_err(WorkerRunError)
 }

@@ -4,7 +4,11 @@
 //! relay; the provider still gets its 2xx because the data is durable.
 
 use frontdesk_jobs::WorkspaceId;
-use frontdesk_store::{TenantTx, inbound::Outcome, outbox, routes};
+use frontdesk_store::{
+    TenantTx,
+    inbound::{Outcome, Unrecognised},
+    outbox, routes,
+};
 use tracing::Span;
 
 use crate::{ApiError, AppState};
@@ -46,4 +50,21 @@ pub async fn unroutable(state: &AppState, provider: &str, reason: &str, key: Opt
         routes::record_unroutable(&state.db, provider, reason, key).await?;
     }
     Ok(())
+}
+
+/// A committed delivery held something we do not recognise: one WARN with
+/// the workspace and event id, and a count (the activity log already shows
+/// it to the studio).
+pub fn report_unrecognised(
+    state: &AppState,
+    provider: &str,
+    workspace_id: WorkspaceId,
+    event_id: &str,
+    u: &Unrecognised,
+) {
+    state.metrics.not_applied();
+    tracing::warn!(
+        %workspace_id, provider, event_id, field = u.field, value = u.value, action = u.action,
+        "accepted a delivery we could not fully apply"
+    );
 }

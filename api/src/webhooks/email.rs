@@ -1,13 +1,19 @@
 //! Inbound email, as a Mailgun-style route forward (form-encoded, or
 //! multipart when attachments are present). One platform signing key.
+//!
+//! A forward can be megabytes (HTML, attachments, newsletters). It is read
+//! as a stream and only the fields in [`kept`] are collected, each up to its
+//! cap; the rest is read past and never held. The stored payload is those
+//! fields, so nothing later has a large body to load.
 
 use axum::{
-    body::Bytes,
+    body::Body,
     extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
+use frontdesk_domain::inbound_text;
 use frontdesk_store::{
     inbound::{self, InboundMessage, Sender},
     messages::Channel,
@@ -17,17 +23,42 @@ use frontdesk_store::{
 use hmac::{KeyInit, Mac};
 
 use super::{
+    bounded_form::{self, Kept},
     delivery::{begin, commit, unroutable},
-    form::{Form, no_nul, provider_id},
+    form::provider_id,
 };
 use crate::{ApiError, AppState};
 
 /// Older (or further in the future) than this, a signed request is a replay.
 pub const MAX_AGE_SECS: i64 = 300;
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+/// The fields of a forward we keep, and how. The text bodies are cut at
+/// what the store keeps of an email; routing and signature fields must
+/// arrive whole; HTML bodies, the full header list, signatures and
+/// attachments are not read.
+fn kept(name: &str) -> Option<Kept> {
+    match name {
+        "stripped-text" | "body-plain" => Some(Kept::Cut(inbound_text::stored_chars(Channel::Email))),
+        "from" | "To" | "subject" | "Message-Id" | "In-Reply-To" | "References" | "Date" => {
+            Some(Kept::Cut(inbound_text::FIELD_CHARS))
+        }
+        "recipient" | "sender" | "attachment-count" | "timestamp" | "token" | "signature" => {
+            Some(Kept::Whole(inbound_text::FIELD_CHARS))
+        }
+        _ => None,
+    }
+}
+
+/// Bytes one forward can make us hold (the in-flight budget reserves this).
+pub fn max_held() -> usize {
+    let text = inbound_text::stored_chars(Channel::Email);
+    bounded_form::max_held(&[text, text]) + bounded_form::max_held(&[inbound_text::FIELD_CHARS; 13])
+}
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = state.secrets.mailgun_signing_key.as_ref().ok_or(ApiError::NotConfigured("email"))?;
-    let form = parse(&headers, body).await?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let bounded_form::Read { form, cut } = bounded_form::read(content_type, body, kept).await?;
     let (timestamp, token, signature) =
         (form.get("timestamp").unwrap_or(""), form.get("token").unwrap_or(""), form.get("signature").unwrap_or(""));
     if !signature_matches(key.expose(), timestamp, token, signature) {
@@ -50,7 +81,8 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         // 406 is Mailgun's "refused, do not retry".
         return Err(ApiError::Refused(StatusCode::NOT_ACCEPTABLE, "no workspace for this recipient".into()));
     };
-    let text = form.get("stripped-text").or(form.get("body-plain")).unwrap_or("");
+    let text_field = if form.get("stripped-text").is_some() { "stripped-text" } else { "body-plain" };
+    let text = form.get(text_field).unwrap_or("");
     let mut payload = form.to_json();
     if let Some(map) = payload.as_object_mut() {
         // Signature material is not data.
@@ -68,7 +100,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         body: text,
         subject: form.get("subject"),
         rfc_message_id: rfc_message_id(form.get("Message-Id")),
-        payload,
+        payload: &payload,
+        unrecognised: None,
+        body_truncated: cut.iter().any(|f| f == text_field),
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     // The signature does not cover the recipient: a token first delivered
@@ -94,40 +128,6 @@ fn rfc_message_id(value: Option<&str>) -> Option<&str> {
         tracing::info!("inbound email Message-Id is not a message id; replies will not thread under it");
     }
     valid.then_some(value)
-}
-
-async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Form, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match media.as_str() {
-        "application/x-www-form-urlencoded" => Form::parse(&body),
-        "multipart/form-data" => {
-            let boundary = multer::parse_boundary(content_type)
-                .map_err(|_| ApiError::BadRequest("multipart body without boundary".into()))?;
-            let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
-            let mut multipart = multer::Multipart::new(stream, boundary);
-            let mut pairs = Vec::new();
-            while let Some(field) = multipart
-                .next_field()
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
-            {
-                // Attachments are not stored yet; text fields only.
-                if field.file_name().is_some() {
-                    continue;
-                }
-                let name = field.name().unwrap_or("").to_owned();
-                let bytes =
-                    field.bytes().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
-                let value = String::from_utf8(bytes.to_vec())
-                    .map_err(|_| ApiError::BadRequest(format!("field {name} is not valid UTF-8")))?;
-                no_nul(&value)?;
-                pairs.push((name, value));
-            }
-            Ok(Form(pairs))
-        }
-        _ => Err(ApiError::UnsupportedMediaType("application/x-www-form-urlencoded or multipart/form-data")),
-    }
 }
 
 /// `hex(HMAC-SHA256(signing_key, timestamp + token))`.

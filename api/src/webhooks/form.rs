@@ -80,8 +80,7 @@ pub fn provider_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError>
     if valid { Ok(value) } else { Err(ApiError::BadRequest(format!("{field} is not a valid provider id"))) }
 }
 
-/// E.164: `+`, a non-zero digit, 7 to 15 digits in all.
-/// A provider's phone field, as a [`Phone`].
+/// A provider's phone field, as a [`Phone`] (E.164 with a calling code in use).
 pub fn phone(field: &str, value: &str) -> Result<Phone, ApiError> {
     Phone::from_e164(value).map_err(|e| ApiError::BadRequest(format!("{field}: {e}")))
 }

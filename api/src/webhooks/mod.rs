@@ -4,6 +4,7 @@
 //!
 //! These paths are pasted into provider consoles: never rename them.
 
+mod bounded_form;
 mod delivery;
 mod email;
 mod form;
@@ -13,16 +14,27 @@ mod stripe;
 mod twilio;
 mod whatsapp;
 
-use axum::{Router, extract::DefaultBodyLimit, routing::post};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::post};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::AppState;
+use crate::{
+    AppState,
+    inflight::{self, Guarded, Reservation},
+};
 
-/// Provider payloads are small; email may carry attachments.
+/// Provider payloads are small; email may carry attachments (we read past
+/// them; see `email.rs`).
 const FORM_LIMIT: usize = 64 * 1024;
 const EMAIL_LIMIT: usize = 10 * 1024 * 1024;
+/// Parsing a form or JSON body into values holds a few times its size.
+const PARSE_EXPANSION: usize = 8;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
+    let guarded = |reservation| Guarded { budget: state.inflight.clone(), reservation };
+    let small_budget = guarded(Reservation { per_byte: PARSE_EXPANSION, at_most: PARSE_EXPANSION * FORM_LIMIT });
+    // An email holds at most its kept fields, read while streaming, and
+    // the copies its transaction writes.
+    let email_budget = guarded(Reservation { per_byte: 2, at_most: 2 * email::max_held() });
     let small = Router::new()
         .route("/webhooks/twilio/sms", post(twilio::sms))
         .route("/webhooks/twilio/voice", post(twilio::voice))
@@ -30,11 +42,13 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/whatsapp", post(whatsapp::receive).get(whatsapp::verify))
         .route("/webhooks/stripe", post(stripe::receive))
         .route("/webhooks/google/calendar", post(google::push))
+        .layer(middleware::from_fn_with_state(small_budget, inflight::reserve))
         // Rejects on Content-Length before reading, and caps chunked bodies while streaming.
         .layer(RequestBodyLimitLayer::new(FORM_LIMIT))
         .layer(DefaultBodyLimit::max(FORM_LIMIT));
     let email = Router::new()
         .route("/webhooks/email", post(email::receive))
+        .layer(middleware::from_fn_with_state(email_budget, inflight::reserve))
         .layer(RequestBodyLimitLayer::new(EMAIL_LIMIT))
         .layer(DefaultBodyLimit::max(EMAIL_LIMIT));
     small.merge(email)

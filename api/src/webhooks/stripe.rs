@@ -66,7 +66,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     let created = DateTime::from_timestamp(event.created, 0)
         .filter(|t| (2010..=2200).contains(&t.year()))
         .ok_or_else(|| ApiError::BadRequest("created is out of range".into()))?;
-    let billing = BillingEvent { event_id: &event.id, kind: &event.kind, created, payload };
+    let billing = BillingEvent { event_id: &event.id, kind: &event.kind, created, payload: &payload };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::billing(&mut tx, &billing).await?;
     commit(&state, tx, outcome).await?;

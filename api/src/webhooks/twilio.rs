@@ -10,7 +10,7 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use frontdesk_store::{
-    inbound::{self, CallStatus, InboundMessage, Sender, StatusUpdate},
+    inbound::{self, CallStatus, InboundMessage, Outcome, Sender, StatusUpdate, Unrecognised},
     integrations,
     messages::Channel,
     routes::{self, Route, RouteProvider},
@@ -20,7 +20,7 @@ use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
 use super::{
-    delivery::{begin, commit, unroutable},
+    delivery::{begin, commit, report_unrecognised, unroutable},
     form::{Form, phone, provider_id},
     require_content_type,
 };
@@ -62,6 +62,7 @@ pub async fn sms(
     })
     .await?;
     let from = phone("From", form.require("From")?)?;
+    let payload = form.to_json();
     let message = InboundMessage {
         provider: "twilio",
         event_id: form.id("MessageSid")?,
@@ -71,7 +72,9 @@ pub async fn sms(
         body: form.get("Body").unwrap_or(""),
         subject: None,
         rfc_message_id: None,
-        payload: form.to_json(),
+        payload: &payload,
+        unrecognised: None,
+        body_truncated: false,
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::message(&mut tx, &message).await?;
@@ -93,21 +96,28 @@ pub async fn voice(
     .await?;
     let from = phone("From", form.require("From")?)?;
     let to = phone("To", form.require("To")?)?;
-    let status = form.require("CallStatus")?;
-    if !CALL_STATUSES.contains(&status) {
-        return Err(ApiError::BadRequest(format!("unknown CallStatus {status:?}")));
-    }
+    let status = provider_id("CallStatus", form.require("CallStatus")?)?;
+    let payload = form.to_json();
     let call = CallStatus {
         call_sid: form.id("CallSid")?,
         from: &from,
         to: &to,
         status,
         dial_status: optional_id(&form, "DialCallStatus")?,
-        payload: form.to_json(),
+        payload: &payload,
+        unrecognised: (!CALL_STATUSES.contains(&status)).then_some(Unrecognised {
+            field: "CallStatus",
+            value: status,
+            action: "call logged with this status; no missed-call text-back decided from it",
+        }),
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::call(&mut tx, &call).await?;
+    let reported = call.unrecognised.filter(|_| matches!(outcome, Outcome::Accepted(_)));
     commit(&state, tx, outcome).await?;
+    if let Some(u) = reported {
+        report_unrecognised(&state, "twilio", route.workspace_id, call.call_sid, &u);
+    }
     Ok(twiml())
 }
 
@@ -127,21 +137,28 @@ pub async fn status(
         ))
     })
     .await?;
-    let status = form.require("MessageStatus")?;
-    if !STATUSES.contains(&status) {
-        return Err(ApiError::BadRequest(format!("unknown MessageStatus {status:?}")));
-    }
+    let status = provider_id("MessageStatus", form.require("MessageStatus")?)?;
+    let payload = form.to_json();
     let update = StatusUpdate {
         provider: "twilio",
         channel: Channel::Sms,
         provider_message_id: form.id("MessageSid")?,
         status,
         error_code: optional_id(&form, "ErrorCode")?,
-        payload: form.to_json(),
+        payload: &payload,
+        unrecognised: (!STATUSES.contains(&status)).then_some(Unrecognised {
+            field: "MessageStatus",
+            value: status,
+            action: "kept; the message's status is unchanged",
+        }),
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::message_status(&mut tx, &update).await?;
+    let reported = update.unrecognised.filter(|_| matches!(outcome, Outcome::Accepted(_)));
     commit(&state, tx, outcome).await?;
+    if let Some(u) = reported {
+        report_unrecognised(&state, "twilio", route.workspace_id, update.provider_message_id, &u);
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -11,9 +11,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use frontdesk_domain::Phone;
+use frontdesk_domain::inbound_text;
 use frontdesk_jobs::WorkspaceId;
 use frontdesk_store::{
-    inbound::{self, InboundMessage, Outcome, Sender, StatusUpdate},
+    inbound::{self, InboundMessage, Outcome, Sender, StatusUpdate, Unrecognised},
     messages::Channel,
     routes::{self, RouteProvider},
 };
@@ -22,7 +23,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{
-    delivery::{begin, commit, unroutable},
+    delivery::{begin, commit, report_unrecognised, unroutable},
     form::{json_without_nul, phone, provider_id},
     require_content_type,
 };
@@ -98,10 +99,16 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     for (workspace_id, items) in by_workspace {
         let mut tx = begin(&state, workspace_id).await?;
         let mut jobs = Vec::new();
+        let mut reports = Vec::new();
         let mut any_new = false;
         for item in &items {
             let outcome = match item {
-                Item::Message { from, name, id, body, payload } => {
+                Item::Message { from, name, id, body, payload, unknown_type } => {
+                    let unrecognised = unknown_type.as_deref().map(|kind| Unrecognised {
+                        field: "type",
+                        value: kind,
+                        action: "kept as a placeholder message with its payload",
+                    });
                     let m = InboundMessage {
                         provider: "whatsapp",
                         event_id: id,
@@ -111,29 +118,41 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                         body,
                         subject: None,
                         rfc_message_id: None,
-                        payload: payload.clone(),
+                        payload,
+                        unrecognised,
+                        body_truncated: false,
                     };
-                    inbound::message(&mut tx, &m).await?
+                    (inbound::message(&mut tx, &m).await?, id, unrecognised)
                 }
-                Item::Status { id, status, error_code, payload } => {
+                Item::Status { id, status, error_code, payload, known } => {
+                    let unrecognised = (!known).then_some(Unrecognised {
+                        field: "status",
+                        value: status,
+                        action: "kept; the message's status is unchanged",
+                    });
                     let s = StatusUpdate {
                         provider: "whatsapp",
                         channel: Channel::Whatsapp,
                         provider_message_id: id,
                         status,
                         error_code: error_code.as_deref(),
-                        payload: payload.clone(),
+                        payload,
+                        unrecognised,
                     };
-                    inbound::message_status(&mut tx, &s).await?
+                    (inbound::message_status(&mut tx, &s).await?, id, unrecognised)
                 }
             };
-            if let Outcome::Accepted(more) = outcome {
+            if let (Outcome::Accepted(more), id, unrecognised) = outcome {
                 any_new = true;
                 jobs.extend(more);
+                reports.extend(unrecognised.map(|u| (id.as_str(), u)));
             }
         }
         let outcome = if any_new { Outcome::Accepted(jobs) } else { Outcome::Duplicate };
         commit(&state, tx, outcome).await?;
+        for (id, u) in reports {
+            report_unrecognised(&state, "whatsapp", workspace_id, id, &u);
+        }
     }
     Ok(StatusCode::OK.into_response())
 }
@@ -148,11 +167,46 @@ pub fn signature_matches(secret: &str, body: &[u8], header: &str) -> bool {
 }
 
 enum Item {
-    Message { from: Phone, name: Option<String>, id: String, body: String, payload: serde_json::Value },
-    Status { id: String, status: String, error_code: Option<String>, payload: serde_json::Value },
+    Message {
+        from: Phone,
+        name: Option<String>,
+        id: String,
+        body: String,
+        payload: serde_json::Value,
+        /// The message type, when it is not one the Cloud API documents.
+        unknown_type: Option<String>,
+    },
+    Status {
+        id: String,
+        status: String,
+        error_code: Option<String>,
+        payload: serde_json::Value,
+        known: bool,
+    },
 }
 
 const STATUSES: &[&str] = &["sent", "delivered", "read", "failed"];
+
+/// The message types the Cloud API documents. Only `text` has a body we
+/// read; the others are kept as a `[type]` placeholder with their payload.
+/// A type outside this list is kept the same way, and reported.
+const MESSAGE_TYPES: &[&str] = &[
+    "text",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+    "request_welcome",
+    "unsupported",
+];
 
 fn items(
     contacts: &Option<Vec<Contact>>,
@@ -173,19 +227,19 @@ fn items(
         let body = match m.text {
             Some(t) => t.body,
             // Media, location, reactions: keep a marker; the payload holds the rest.
-            None => format!("[{}]", m.kind),
+            None => format!("[{}]", inbound_text::cap(&m.kind, 40).0),
         };
-        items.push(Item::Message { from, name, id: m.id, body, payload: raw });
+        let unknown_type = (!MESSAGE_TYPES.contains(&m.kind.as_str())).then_some(m.kind);
+        items.push(Item::Message { from, name, id: m.id, body, payload: raw, unknown_type });
     }
     for raw in statuses.unwrap_or_default() {
         let s: WaStatus =
             serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadRequest(format!("invalid status: {e}")))?;
         provider_id("status id", &s.id)?;
-        if !STATUSES.contains(&s.status.as_str()) {
-            return Err(ApiError::BadRequest(format!("unknown status {:?}", s.status)));
-        }
+        provider_id("status", &s.status)?;
+        let known = STATUSES.contains(&s.status.as_str());
         let error_code = s.errors.and_then(|es| es.into_iter().next()).map(|e| e.code.to_string());
-        items.push(Item::Status { id: s.id, status: s.status, error_code, payload: raw });
+        items.push(Item::Status { id: s.id, status: s.status, error_code, payload: raw, known });
     }
     Ok(items)
 }

@@ -27,6 +27,13 @@ use transport::{HttpFailure, RetryAfterAware};
 
 pub use schema::schema as classification_schema;
 
+/// What a classification request costs beyond its two messages' text: the
+/// response schema it carries and the chat framing (estimated like the
+/// text, see [`crate::excerpt::estimate_tokens`]).
+pub fn request_overhead_tokens() -> u32 {
+    crate::excerpt::estimate_tokens(&schema::schema().to_string()) + 64
+}
+
 /// Where and how to call the model. A workspace with its own key gets its own
 /// `LlmConfig` (and client); keys are never shared across workspaces here.
 #[derive(Clone)]

@@ -3,4 +3,5 @@
 mod helpers;
 mod isolation;
 mod outbox;
+mod schema;
 mod vault;

@@ -12,9 +12,12 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use frontdesk_classifier::{
-    Action, DecidedBy, LlmClient, LlmConfig, OfflineClassifier, RuleSet, RulesOutcome, rules::AiRule,
+    Action, DecidedBy, LlmClient, LlmConfig, OfflineClassifier, RuleSet, RulesOutcome,
+    excerpt::{EXCERPT_CHARS, Said, estimate_tokens, excerpt},
+    llm::request_overhead_tokens,
+    rules::AiRule,
 };
-use frontdesk_jobs::{ClassifyLead, LeadId};
+use frontdesk_jobs::{ClassifyLead, LeadId, Report};
 use frontdesk_store::{
     TenantTx, activity,
     activity::Activity,
@@ -29,7 +32,7 @@ use tracing::warn;
 
 use crate::{JobContext, JobError};
 
-/// Inbound messages the classification reads (newest last).
+/// Inbound messages the classification reads at most (newest first).
 const CONVERSATION: i64 = 10;
 
 /// What the classify worker shares across jobs.
@@ -54,8 +57,10 @@ fn classified_by(decided: DecidedBy, fallback: Option<&'static str>) -> &'static
 pub async fn handle(job: ClassifyLead, cx: JobContext, deps: ClassifyDeps) -> Result<(), JobError> {
     let mut tx = cx.tenant().await?;
     let lead = leads::find(&mut tx, job.lead_id).await?.ok_or_else(|| JobError::permanent("lead vanished"))?;
-    let turns = ai::recent_conversation(&mut tx, lead.id, CONVERSATION).await?;
-    let text = turns.iter().filter(|t| t.inbound).map(|t| t.body.as_str()).collect::<Vec<_>>().join("\n");
+    // Each message is cut in the database: a worker never holds more than
+    // CONVERSATION × this, however long the lead's emails were.
+    let said = ai::recent_inbound(&mut tx, lead.id, CONVERSATION, 2 * EXCERPT_CHARS as i32).await?;
+    let text = excerpt(said.iter().map(|s| Said { email: s.channel == "email", text: &s.body }), EXCERPT_CHARS);
     if text.trim().is_empty() {
         return Ok(()); // nothing the lead said yet
     }
@@ -66,7 +71,7 @@ pub async fn handle(job: ClassifyLead, cx: JobContext, deps: ClassifyDeps) -> Re
         // A broken workspace endpoint (no key, a key sealed under a retired
         // master key, no model) must not stop classification.
         Err(e) => {
-            warn!(error = %e, "workspace LLM integration unusable; classifying offline");
+            warn!(error = %Report(&e), "workspace LLM integration unusable; classifying offline");
             (None, true)
         }
     };
@@ -78,23 +83,33 @@ pub async fn handle(job: ClassifyLead, cx: JobContext, deps: ClassifyDeps) -> Re
     }
     let budget = own_budget.or(deps.default_daily_budget);
     let mut usage = (0_i64, 0_i64);
+    let system_prompt = rules.system_prompt();
+    // Checked before the call, from the prompt's size and the most the
+    // answer may take, so one call never spends more than is left.
+    let affordable = |config: &LlmConfig| {
+        let worst_case = i64::from(estimate_tokens(&system_prompt))
+            + i64::from(estimate_tokens(&text))
+            + i64::from(config.max_completion_tokens)
+            + i64::from(request_overhead_tokens());
+        budget.is_none_or(|b| spent + worst_case <= b)
+    };
     let (outcome, fallback) = if let Some(outcome) = rules.preempt(&text) {
         (outcome, None)
     } else {
         match llm {
-            Some(_) if budget.is_some_and(|b| spent >= b) => (offline(&deps, &rules, &text), Some("offline_budget")),
-            Some(config) => match classify_with_llm(config, &rules, &text).await {
+            Some(config) if !affordable(&config) => (offline(&deps, &rules, &text), Some("offline_budget")),
+            Some(config) => match classify_with_llm(config, &rules, &system_prompt, &text).await {
                 Ok((outcome, prompt, completion)) => {
                     usage = (prompt, completion);
                     (outcome, None)
                 }
                 Err(e) if e.is_transient() => {
-                    warn!(error = %e, "LLM unavailable; classifying offline");
+                    warn!(error = %Report(&e), "LLM unavailable; classifying offline");
                     (offline(&deps, &rules, &text), Some("offline_fallback"))
                 }
                 // A bad key or unknown model will not heal by retrying; the studio still gets a result.
                 Err(e) => {
-                    warn!(error = %e, "LLM rejected the request; classifying offline");
+                    warn!(error = %Report(&e), "LLM rejected the request; classifying offline");
                     (offline(&deps, &rules, &text), Some("offline_fallback"))
                 }
             },
@@ -112,10 +127,11 @@ fn offline(deps: &ClassifyDeps, rules: &RuleSet, text: &str) -> RulesOutcome {
 async fn classify_with_llm(
     config: LlmConfig,
     rules: &RuleSet,
+    system_prompt: &str,
     text: &str,
 ) -> Result<(RulesOutcome, i64, i64), frontdesk_classifier::LlmError> {
     let client = LlmClient::new(config)?;
-    let answer = client.classify(&rules.system_prompt(), text).await?;
+    let answer = client.classify(system_prompt, text).await?;
     let outcome = rules.after_model(text, answer.classification, DecidedBy::Llm);
     Ok((outcome, answer.usage.prompt_tokens.into(), answer.usage.completion_tokens.into()))
 }

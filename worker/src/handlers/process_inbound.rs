@@ -25,7 +25,7 @@ pub async fn handle(job: ProcessInboundMessage, cx: JobContext) -> Result<(), Jo
         followups::cancel_sequences(&mut tx, message.lead_id, "lead_replied").await?;
         let classify = ClassifyLead { workspace_id: job.workspace_id, lead_id: message.lead_id };
         let envelope = Envelope::of(&classify).map_err(|e| JobError::Permanent {
-            what: "cannot encode the classify job".into(),
+            reason: "cannot encode the classify job".into(),
             cause: Some(e.into()),
         })?;
         let coalesce = format!("classify-lead:{}", message.lead_id);

@@ -14,7 +14,7 @@ use frontdesk_store::{
     runtime_options,
     workspaces::{self, NewWorkspace},
 };
-use frontdesk_worker::{GuardMetrics, WorkspaceGuardLayer};
+use frontdesk_worker::{WorkerMetrics, WorkspaceGuardLayer};
 use sqlx::PgPool;
 
 pub async fn app_db(owner: &PgPool) -> Db {
@@ -33,8 +33,8 @@ pub async fn jobs() -> Jobs {
 }
 
 /// A guard with caching off, so status changes apply to the next job.
-pub async fn guard(db: &Db) -> (WorkspaceGuardLayer, Arc<GuardMetrics>) {
-    let metrics = Arc::new(GuardMetrics::default());
+pub async fn guard(db: &Db) -> (WorkspaceGuardLayer, Arc<WorkerMetrics>) {
+    let metrics = Arc::new(WorkerMetrics::default());
     (WorkspaceGuardLayer::new(db.clone(), jobs().await, Duration::ZERO, metrics.clone()), metrics)
 }
 
@@ -64,6 +64,7 @@ pub async fn studio(db: &Db, name: &str) -> Studio {
             provider_message_id: Some(format!("SM{}", uuid::Uuid::new_v4().simple())),
             subject: None,
             rfc_message_id: None,
+            body_truncated: false,
         },
     )
     .await

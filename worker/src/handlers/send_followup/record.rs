@@ -94,7 +94,7 @@ async fn write(
                 followups::set_status(tx, plan.followup_id, Status::Enqueued, Some(detail), None).await?;
             }
             return Ok(Err(match retry_after {
-                Some(after) => JobError::RetryAfter { what: detail.clone(), after: *after },
+                Some(after) => JobError::RetryAfter { reason: detail.clone(), after: *after },
                 None => JobError::retryable(detail.clone()),
             }));
         }
