@@ -242,6 +242,7 @@ impl Config {
     pub fn relay(&self) -> frontdesk_worker::outbox_relay::RelayConfig {
         frontdesk_worker::outbox_relay::RelayConfig {
             stale_after: Duration::from_secs(self.outbox_timeout_secs),
+            grace: Duration::from_secs(2),
             idle: Duration::from_secs(1),
         }
     }

@@ -163,7 +163,13 @@ impl App {
             });
         }
         if services.relay {
-            let relay = outbox_relay::run(self.db.clone(), self.api.jobs.clone(), self.config.relay(), stopped.clone());
+            let relay = outbox_relay::run(
+                self.db.clone(),
+                self.api.jobs.clone(),
+                self.queue.clone(),
+                self.config.relay(),
+                stopped.clone(),
+            );
             tasks.spawn(async move {
                 relay.await;
                 Ok(())

@@ -28,6 +28,12 @@ pub struct IngestArgs {
     /// Seconds pgbench runs.
     #[arg(long, default_value_t = 10)]
     pgbench_seconds: u64,
+    /// Against `frontdesk api` and `frontdesk worker` processes, mix
+    /// maximum-size emails into the load and report peak RSS, the largest
+    /// LLM prompt and normal-request latency beside a baseline (see
+    /// `hostile.rs`); no pgbench.
+    #[arg(long)]
+    hostile: bool,
 }
 
 const PUBLIC_URL: &str = "https://bench.frontdesk.invalid";
@@ -35,6 +41,13 @@ const PUBLIC_URL: &str = "https://bench.frontdesk.invalid";
 pub async fn run(base: Config, args: IngestArgs) -> anyhow::Result<()> {
     if args.requests == 0 || args.concurrency == 0 {
         bail!("-n and -c must be at least 1");
+    }
+    if args.hostile {
+        return crate::hostile::run(
+            base,
+            crate::hostile::Args { requests: args.requests, concurrency: args.concurrency },
+        )
+        .await;
     }
     let scratch = Scratch::new();
     let config = Config {

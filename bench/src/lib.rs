@@ -6,6 +6,7 @@
 
 mod classify;
 mod figures;
+mod hostile;
 mod ingest;
 mod queue;
 

@@ -14,8 +14,10 @@ pub mod queue {
     pub const SEND_FOLLOWUP: &str = "send-followup";
     pub const SYNC_CALENDAR: &str = "sync-calendar";
     pub const APPLY_BILLING: &str = "apply-billing";
+    pub const RECONCILE_SEND: &str = "reconcile-send";
 
-    pub const ALL: &[&str] = &[PROCESS_INBOUND, CLASSIFY_LEAD, SEND_FOLLOWUP, SYNC_CALENDAR, APPLY_BILLING];
+    pub const ALL: &[&str] =
+        &[PROCESS_INBOUND, CLASSIFY_LEAD, SEND_FOLLOWUP, SYNC_CALENDAR, APPLY_BILLING, RECONCILE_SEND];
 }
 
 /// What a job kind may do to the outside world. The worker's assertion layer
@@ -114,6 +116,14 @@ job_kind!(
     /// Send one follow-up (its channel, body and lead live on the row).
     SendFollowup { followup_id: FollowupId }
     queue = queue::SEND_FOLLOWUP, attempts = 8, capability = Capability::OutboundMessaging,
+    references = |j| vec![EntityRef::Followup(j.followup_id)]
+);
+
+job_kind!(
+    /// Find out at the provider whether a follow-up's send, left with an
+    /// unknown outcome by a delivery that stopped mid-call, was accepted.
+    ReconcileSend { followup_id: FollowupId }
+    queue = queue::RECONCILE_SEND, attempts = 12, capability = Capability::ExternalSync,
     references = |j| vec![EntityRef::Followup(j.followup_id)]
 );
 

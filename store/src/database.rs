@@ -96,6 +96,14 @@ impl Db {
         Ok(if missing.is_empty() { SchemaStatus::Current } else { SchemaStatus::Behind { missing } })
     }
 
+    /// The highest fencing token recorded on a message still `sending`
+    /// (across workspaces): after Redis loses its counters, new tokens must
+    /// start above it, or a delivery could not take over such a message.
+    pub async fn max_fencing_token(&self) -> Result<i64, StoreError> {
+        let max = sqlx::query_scalar!(r#"SELECT max_fencing_token() AS "max!""#).fetch_one(&self.pool).await?;
+        Ok(max)
+    }
+
     /// Ids of every workspace, through a narrow SECURITY DEFINER function
     /// (the runtime role cannot list tenants by itself).
     pub async fn all_workspace_ids(&self) -> Result<Vec<frontdesk_jobs::WorkspaceId>, StoreError> {

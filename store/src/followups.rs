@@ -190,6 +190,29 @@ pub struct Followup {
     pub created_at: DateTime<Utc>,
 }
 
+/// The idempotency key of a follow-up's message: one message per follow-up,
+/// whatever its job's deliveries do.
+pub fn message_key(id: FollowupId) -> String {
+    format!("followup:{id}")
+}
+
+/// The follow-up a message was sent for, and its lead.
+pub async fn of_message(
+    tx: &mut TenantTx,
+    message_id: frontdesk_jobs::MessageId,
+) -> Result<Option<(FollowupId, LeadId)>, StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query!(
+        r#"SELECT id AS "id: FollowupId", lead_id AS "lead_id: LeadId" FROM followups
+           WHERE workspace_id = $1 AND message_id = $2"#,
+        ws as WorkspaceId,
+        message_id as frontdesk_jobs::MessageId
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|r| (r.id, r.lead_id)))
+}
+
 /// Loads a follow-up and locks it for the rest of the transaction, so two
 /// deliveries of its job decide one at a time.
 pub async fn find_for_update(tx: &mut TenantTx, id: FollowupId) -> Result<Option<Followup>, StoreError> {

@@ -11,7 +11,9 @@ use frontdesk_domain::{
     Phone, inbound_text, missed_call,
     opt_out::{self, Keyword},
 };
-use frontdesk_jobs::{ApplyBillingEvent, Envelope, IntegrationId, Job, OutboxId, ProcessInboundMessage, SyncCalendar};
+use frontdesk_jobs::{
+    ApplyBillingEvent, Envelope, FollowupId, IntegrationId, Job, OutboxId, ProcessInboundMessage, SyncCalendar,
+};
 
 use crate::{
     StoreError, TenantTx, activity,
@@ -21,7 +23,7 @@ use crate::{
     integrations::{self, Provider},
     leads,
     messages::{self, Channel, NewInbound},
-    outbox,
+    outbox, unknown_sends,
     webhook_events::{self, NewEvent},
 };
 
@@ -60,6 +62,8 @@ pub struct InboundMessage<'a> {
     /// The body was already cut before it got here (a large email is read
     /// only up to its cap).
     pub body_truncated: bool,
+    /// Email: the `Message-ID` this message answers (`In-Reply-To`).
+    pub replying_to: Option<&'a str>,
 }
 
 pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcome, StoreError> {
@@ -93,6 +97,10 @@ pub async fn message(tx: &mut TenantTx, m: &InboundMessage<'_>) -> Result<Outcom
     )
     .await?;
     leads::record_inbound(tx, lead_id, m.channel == Channel::Whatsapp).await?;
+    if let Some(ours) = m.replying_to {
+        // A reply to one of our emails proves it arrived, if we did not know.
+        unknown_sends::replied_to(tx, ours).await?;
+    }
     if let Some(u) = &m.unrecognised {
         note_unrecognised(tx, m.provider, m.event_id, Some(lead_id), u).await?;
     }
@@ -198,6 +206,9 @@ pub struct StatusUpdate<'a> {
     pub payload: &'a serde_json::Value,
     /// A status we do not know: stored, never applied to the message.
     pub unrecognised: Option<Unrecognised<'a>>,
+    /// The follow-up the send was for, when the callback carried our signed
+    /// reference (already verified by the caller).
+    pub followup: Option<FollowupId>,
 }
 
 pub async fn message_status(tx: &mut TenantTx, s: &StatusUpdate<'_>) -> Result<Outcome, StoreError> {
@@ -211,6 +222,12 @@ pub async fn message_status(tx: &mut TenantTx, s: &StatusUpdate<'_>) -> Result<O
     };
     if webhook_events::record(tx, &event).await?.is_none() {
         return Ok(Outcome::Duplicate);
+    }
+    if let Some(followup) = s.followup {
+        // Before the status is applied: a send we had lost track of is
+        // resolved first, and the statuses stored for it (this one
+        // included) then apply in order.
+        unknown_sends::heard(tx, followup, s.channel, s.provider_message_id, "the provider's status callback").await?;
     }
     match &s.unrecognised {
         Some(u) => note_unrecognised(tx, s.provider, &event_id, None, u).await?,

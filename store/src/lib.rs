@@ -22,6 +22,7 @@ pub mod messages;
 pub mod outbox;
 pub mod references;
 pub mod routes;
+pub mod unknown_sends;
 pub mod webhook_events;
 pub mod workspaces;
 

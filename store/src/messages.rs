@@ -93,9 +93,11 @@ pub async fn advance_status(
     error_code: Option<&str>,
 ) -> Result<bool, StoreError> {
     let ws = tx.workspace_id();
+    // A `sending` message belongs to the delivery holding it (or to the
+    // resolution of an unknown outcome); a callback only moves it from `sent` on.
     let done = sqlx::query!(
         "UPDATE messages SET status = $4, error_code = COALESCE($5, error_code), updated_at = now()
-         WHERE workspace_id = $1 AND channel = $2 AND provider_message_id = $3
+         WHERE workspace_id = $1 AND channel = $2 AND provider_message_id = $3 AND status <> 'sending'
            AND message_status_rank($4) > message_status_rank(status)",
         ws as WorkspaceId,
         channel.as_str(),
@@ -213,6 +215,71 @@ pub async fn take_over_unknown(tx: &mut TenantTx, id: MessageId, fence: i64) -> 
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A provider told us the id it gave a message a delivery is still
+/// sending (its status callback beat the send's own reply, or the reply was
+/// lost): kept, so whoever ends the send can use it.
+pub async fn note_provider_id(tx: &mut TenantTx, id: MessageId, provider_message_id: &str) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!(
+        "UPDATE messages SET provider_message_id = $3, updated_at = now()
+         WHERE workspace_id = $1 AND id = $2 AND status = 'sending' AND provider_message_id IS NULL",
+        ws as WorkspaceId,
+        id as MessageId,
+        provider_message_id
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A send flagged `outcome_unknown` turns out to have been accepted:
+/// `sending → sent` with the provider's id. False if it is not such a send.
+pub async fn resolve_unknown_as_sent(
+    tx: &mut TenantTx,
+    id: MessageId,
+    provider_message_id: &str,
+) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "UPDATE messages SET status = 'sent', provider_message_id = COALESCE(provider_message_id, $3),
+                error_code = NULL, updated_at = now()
+         WHERE workspace_id = $1 AND id = $2 AND status = 'sending' AND error_code = 'outcome_unknown'",
+        ws as WorkspaceId,
+        id as MessageId,
+        provider_message_id
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A send still flagged `outcome_unknown`: what a lookup at the provider
+/// needs to find it.
+#[derive(Clone, Debug)]
+pub struct UnknownSend {
+    pub id: MessageId,
+    pub lead_id: LeadId,
+    pub channel: String,
+    pub body: String,
+    /// When the send began (the provider's record cannot be older).
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn unknown_send(tx: &mut TenantTx, id: MessageId) -> Result<Option<UnknownSend>, StoreError> {
+    let ws = tx.workspace_id();
+    let row = sqlx::query_as!(
+        UnknownSend,
+        r#"SELECT id AS "id: MessageId", lead_id AS "lead_id: LeadId", channel, body, sent_at
+           FROM messages
+           WHERE workspace_id = $1 AND id = $2 AND status = 'sending' AND error_code = 'outcome_unknown'"#,
+        ws as WorkspaceId,
+        id as MessageId
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row)
 }
 
 /// A follow-up ended before its message went out again: the `queued`

@@ -101,19 +101,26 @@ pub struct Claimed {
     pub id: OutboxId,
     pub envelope: Envelope,
     pub relay_attempts: i32,
+    /// The relay already confirmed this job was in Redis once: it is here
+    /// again because it stayed not done past the long timeout.
+    pub verified: bool,
 }
 
-/// Claims up to `limit` entries to push: never pushed, or not done `stale`
-/// after their last push. Runs across workspaces through `outbox_claim`.
-pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>, StoreError> {
-    let stale = crate::database::interval(stale)?;
+/// Claims up to `limit` entries for the relay, across workspaces (through
+/// `outbox_claim`): handed back after a failed push; not done `grace`
+/// after the api claimed it and never confirmed in Redis (the api may have
+/// died before its push); or not done `stale` after its last push.
+pub async fn claim(db: &Db, limit: i64, stale: Duration, grace: Duration) -> Result<Vec<Claimed>, StoreError> {
+    let (stale, grace) = (crate::database::interval(stale)?, crate::database::interval(grace)?);
     let rows = sqlx::query!(
         r#"SELECT workspace_id AS "workspace_id!: WorkspaceId", id AS "id!: OutboxId", queue AS "queue!", payload AS "payload!",
                   max_attempts AS "max_attempts!", run_at, relay_attempts AS "relay_attempts!",
-                  rate_limit_key, rate_limit_max, rate_limit_per_ms, rate_limit_urgent AS "rate_limit_urgent!"
-           FROM outbox_claim($1, $2)"#,
+                  rate_limit_key, rate_limit_max, rate_limit_per_ms, rate_limit_urgent AS "rate_limit_urgent!",
+                  verified AS "verified!"
+           FROM outbox_claim($1, $2, $3)"#,
         limit as i32,
-        stale
+        stale,
+        grace
     )
     .fetch_all(db.pool())
     .await?;
@@ -142,9 +149,28 @@ pub async fn claim(db: &Db, limit: i64, stale: Duration) -> Result<Vec<Claimed>,
                     },
                 },
                 relay_attempts: r.relay_attempts,
+                verified: r.verified,
             })
         })
         .collect())
+}
+
+/// The relay confirmed these entries' jobs are in Redis (found there, or
+/// just pushed): only the long timeout brings them back.
+pub async fn mark_verified(db: &Db, ids: &[OutboxId]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+    sqlx::query!("SELECT outbox_mark_verified($1)", &ids).fetch_one(db.pool()).await?;
+    Ok(())
+}
+
+/// Redis lost its data: every entry not done is pushed again on the
+/// relay's next scan. Returns how many.
+pub async fn redrive_all(db: &Db) -> Result<i64, StoreError> {
+    let n = sqlx::query_scalar!(r#"SELECT outbox_redrive_all() AS "n!""#).fetch_one(db.pool()).await?;
+    Ok(n)
 }
 
 /// Pushes jobs whose outbox entries were just committed. A push that fails

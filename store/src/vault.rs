@@ -169,8 +169,12 @@ fn associated_data(workspace_id: WorkspaceId, provider: &str, version: i32) -> V
 
 /// The purpose bound into one-click email unsubscribe links.
 pub const UNSUBSCRIBE_EMAIL: &str = "unsubscribe-email";
+/// The reference to a follow-up a send hands its provider, which the
+/// provider echoes back in status callbacks (`<followup id>.<token>`).
+pub const SEND_REFERENCE: &str = "send-reference";
 
-/// Tokens in links we send (one-click unsubscribe): `<key version>.<base64url
+/// Tokens in links and references we send (one-click unsubscribe, status
+/// callback references): `<key version>.<base64url
 /// HMAC-SHA256>` over (purpose, workspace, message), keyed by a key derived
 /// from a master key, so a link names its workspace and cannot be forged or
 /// moved to another workspace or lead. Older key versions keep verifying

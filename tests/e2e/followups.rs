@@ -216,7 +216,13 @@ async fn each_workspace_sends_with_its_own_twilio_account_and_sender_once(owner:
         assert_eq!(field(&form, "From"), from);
         assert_eq!(field(&form, "To"), to);
         assert_eq!(field(&form, "Body"), body);
-        assert_eq!(field(&form, "StatusCallback"), format!("{PUBLIC_URL}/webhooks/twilio/status"));
+        // The callback names its follow-up (signed), so a lost send reply can still be resolved.
+        let callback = field(&form, "StatusCallback");
+        let follow_up = if to == "+15557770001" { fa } else { fb };
+        assert!(
+            callback.starts_with(&format!("{PUBLIC_URL}/webhooks/twilio/status?followup={follow_up}&ref=")),
+            "{callback}"
+        );
     }
     let (status, sid, _) = message_of(&app, fa).await;
     assert_eq!(status, "sent");

@@ -3,6 +3,7 @@
 mod app;
 mod bounded_input;
 mod classification;
+mod crash_windows;
 mod followups;
 mod helpers;
 mod jobs_run_in_worker_process;

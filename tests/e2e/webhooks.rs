@@ -7,7 +7,11 @@ use frontdesk_jobs::{WorkspaceId, queue};
 use frontdesk_store::routes::RouteProvider;
 use sqlx::PgPool;
 
-use frontdesk_worker::outbox_relay::relay_once;
+use frontdesk_worker::outbox_relay::{RelayConfig, relay_once};
+
+fn relay(stale_after: Duration) -> RelayConfig {
+    RelayConfig { stale_after, grace: Duration::from_secs(2), idle: Duration::from_secs(1) }
+}
 
 use crate::{
     app::{TestApp, WHATSAPP_VERIFY_TOKEN, whatsapp_messages},
@@ -437,7 +441,7 @@ async fn with_redis_down_webhooks_succeed_and_the_outbox_runs_each_job_once_afte
     // Within the timeout only the released (never pushed) entries go.
     let total = std::sync::atomic::AtomicUsize::new(0);
     let pushed = eventually(Duration::from_secs(30), || async {
-        let n = relay_once(app.db(), &jobs, Duration::from_secs(300)).await.unwrap_or(0);
+        let n = relay_once(app.db(), &jobs, &app.queue, &relay(Duration::from_secs(300))).await.unwrap_or(0);
         total.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n == 3
     })
     .await;
@@ -447,6 +451,6 @@ async fn with_redis_down_webhooks_succeed_and_the_outbox_runs_each_job_once_afte
     app.drain().await;
     assert_eq!(scalar(&app, pending, ws).await, 0);
     assert_eq!(activity(&app, ws, "message_processed").await, 3);
-    assert_eq!(relay_once(app.db(), &jobs, Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(relay_once(app.db(), &jobs, &app.queue, &relay(Duration::ZERO)).await.unwrap(), 0);
     assert_eq!(activity(&app, ws, "lead_classified").await, 3);
 }

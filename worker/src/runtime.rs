@@ -7,7 +7,9 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
 use apalis_core::monitor::MonitorError;
-use frontdesk_jobs::{ApplyBillingEvent, ClassifyLead, Job, Jobs, ProcessInboundMessage, SendFollowup, SyncCalendar};
+use frontdesk_jobs::{
+    ApplyBillingEvent, ClassifyLead, Job, Jobs, ProcessInboundMessage, ReconcileSend, SendFollowup, SyncCalendar,
+};
 use frontdesk_queue::RedisQueue;
 use frontdesk_store::Db;
 
@@ -65,6 +67,8 @@ fn register_all<R: Registrar>(r: R) -> R {
     // Billing events are rare and ordered per workspace by their own logic.
     .register::<ApplyBillingEvent, _, _, _>(Fixed(4), nothing, |job, cx, ()| handlers::apply_billing::handle(job, cx))
     .register::<SyncCalendar, _, _, _>(Fixed(2), nothing, |job, cx, ()| handlers::sync_calendar::handle(job, cx))
+    // Rare (only sends whose outcome a crash hid), each a provider lookup.
+    .register::<ReconcileSend, _, _, _>(Fixed(2), |d| d.send.clone(), handlers::reconcile_send::handle)
 }
 
 fn nothing(_: &WorkerDeps) {}

@@ -72,12 +72,21 @@ where
     let mut pair = Pair::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::BadRequest("the request body was cut off".into()))?;
-        for &b in chunk.as_ref() {
-            match b {
-                b'&' => pair.finish(keep, &mut read)?,
-                b'=' if !pair.in_value => pair.in_value = true,
-                _ => pair.push(b, keep),
+        // Jumps from delimiter to delimiter (memchr), so reading past a
+        // dropped megabyte costs a scan, not a loop over its bytes.
+        let mut rest = chunk.as_ref();
+        while !rest.is_empty() {
+            let found = if pair.in_value { memchr::memchr(b'&', rest) } else { memchr::memchr2(b'=', b'&', rest) };
+            let Some(at) = found else {
+                pair.extend(rest, keep);
+                break;
+            };
+            pair.extend(&rest[..at], keep);
+            match rest[at] {
+                b'=' => pair.in_value = true,
+                _ => pair.finish(keep, &mut read)?,
             }
+            rest = &rest[at + 1..];
         }
     }
     pair.finish(keep, &mut read)?;
@@ -98,21 +107,25 @@ struct Pair {
 }
 
 impl Pair {
-    fn push(&mut self, b: u8, keep: Keep) {
+    /// Appends bytes of the name or, for a kept field, of the value up to
+    /// its budget (a name past `MAX_NAME` is not ours; it is only marked).
+    fn extend(&mut self, bytes: &[u8], keep: Keep) {
+        if bytes.is_empty() {
+            return;
+        }
         if !self.in_value {
-            if self.name.len() <= MAX_NAME {
-                self.name.push(b);
-            }
+            let room = (MAX_NAME + 1).saturating_sub(self.name.len());
+            self.name.extend_from_slice(&bytes[..bytes.len().min(room)]);
             return;
         }
         let budget = *self.budget.get_or_insert_with(|| {
             let name = decode(&self.name).ok()?;
             keep(&name).map(|kept| kept.chars() * 4 * 3)
         });
-        match budget {
-            Some(max) if self.value.len() < max => self.value.push(b),
-            Some(_) => self.cut = true,
-            None => {}
+        if let Some(max) = budget {
+            let room = max.saturating_sub(self.value.len());
+            self.cut |= bytes.len() > room;
+            self.value.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
     }
 

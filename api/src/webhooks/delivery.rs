@@ -29,6 +29,7 @@ pub async fn begin(state: &AppState, workspace_id: WorkspaceId) -> Result<Tenant
 pub async fn commit(state: &AppState, tx: TenantTx, outcome: Outcome) -> Result<Delivered, ApiError> {
     let workspace_id = tx.workspace_id();
     tx.commit().await?;
+    crash_after_commit_if_asked();
     match outcome {
         Outcome::Duplicate => {
             state.metrics.duplicate();
@@ -67,4 +68,15 @@ pub fn report_unrecognised(
         %workspace_id, provider, event_id, field = u.field, value = u.value, action = u.action,
         "accepted a delivery we could not fully apply"
     );
+}
+
+/// A failpoint for the crash tests, compiled into debug builds only: with
+/// `FRONTDESK_FAILPOINT_CRASH_AFTER_COMMIT` set, the process dies right
+/// after a webhook's transaction commits and before its jobs are pushed,
+/// the window the outbox relay must close.
+fn crash_after_commit_if_asked() {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("FRONTDESK_FAILPOINT_CRASH_AFTER_COMMIT").is_some() {
+        std::process::abort();
+    }
 }

@@ -100,6 +100,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
         body: text,
         subject: form.get("subject"),
         rfc_message_id: rfc_message_id(form.get("Message-Id")),
+        replying_to: form.get("In-Reply-To").and_then(|v| rfc_message_id(Some(v))),
         payload: &payload,
         unrecognised: None,
         body_truncated: cut.iter().any(|f| f == text_field),

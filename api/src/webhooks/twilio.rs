@@ -9,12 +9,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
+use frontdesk_jobs::FollowupId;
 use frontdesk_store::{
     inbound::{self, CallStatus, InboundMessage, Outcome, Sender, StatusUpdate, Unrecognised},
     integrations,
     messages::Channel,
     routes::{self, Route, RouteProvider},
-    vault::Secret,
+    vault::{SEND_REFERENCE, Secret},
 };
 use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
@@ -75,6 +76,7 @@ pub async fn sms(
         payload: &payload,
         unrecognised: None,
         body_truncated: false,
+        replying_to: None,
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::message(&mut tx, &message).await?;
@@ -138,6 +140,7 @@ pub async fn status(
     })
     .await?;
     let status = provider_id("MessageStatus", form.require("MessageStatus")?)?;
+    let followup = send_reference(&state, &route, &uri)?;
     let payload = form.to_json();
     let update = StatusUpdate {
         provider: "twilio",
@@ -151,6 +154,7 @@ pub async fn status(
             value: status,
             action: "kept; the message's status is unchanged",
         }),
+        followup,
     };
     let mut tx = begin(&state, route.workspace_id).await?;
     let outcome = inbound::message_status(&mut tx, &update).await?;
@@ -160,6 +164,31 @@ pub async fn status(
         report_unrecognised(&state, "twilio", route.workspace_id, update.provider_message_id, &u);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The follow-up our `StatusCallback` URL names (`?followup=<id>&ref=<token>`),
+/// checked against the routed workspace: Twilio signed the URL, and the
+/// token binds the follow-up to its workspace, so a callback cannot be
+/// replayed against another studio's follow-up.
+fn send_reference(state: &AppState, route: &Route, uri: &OriginalUri) -> Result<Option<FollowupId>, ApiError> {
+    let query = uri.0.query().unwrap_or("");
+    let param = |name: &str| url_params(query).find(|(k, _)| *k == name).map(|(_, v)| v);
+    let (Some(followup), Some(token)) = (param("followup"), param("ref")) else { return Ok(None) };
+    match followup.parse::<FollowupId>() {
+        Ok(id) if state.vault.verify_link_token(route.workspace_id, SEND_REFERENCE, &id.to_string(), token) => {
+            Ok(Some(id))
+        }
+        _ => {
+            state.metrics.bad_signature();
+            tracing::warn!(security = true, workspace_id = %route.workspace_id, "status callback names a follow-up it may not");
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// `k=v` pairs of a query string we wrote ourselves (ids and url-safe tokens).
+fn url_params(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter_map(|pair| pair.split_once('='))
 }
 
 fn optional_id<'f>(form: &'f Form, key: &str) -> Result<Option<&'f str>, ApiError> {

@@ -12,11 +12,12 @@ use axum::{
 };
 use frontdesk_domain::Phone;
 use frontdesk_domain::inbound_text;
-use frontdesk_jobs::WorkspaceId;
+use frontdesk_jobs::{FollowupId, WorkspaceId};
 use frontdesk_store::{
     inbound::{self, InboundMessage, Outcome, Sender, StatusUpdate, Unrecognised},
     messages::Channel,
     routes::{self, RouteProvider},
+    vault::SEND_REFERENCE,
 };
 use hmac::{KeyInit, Mac};
 use serde::Deserialize;
@@ -96,6 +97,15 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     if by_workspace.is_empty() && !unrouted.is_empty() {
         return Err(ApiError::NotFound);
     }
+    // Every follow-up reference is checked against its routed workspace
+    // before anything is written.
+    for (workspace_id, items) in by_workspace.iter_mut() {
+        for item in items.iter_mut() {
+            if let Item::Status { reference: Some(reference), followup, .. } = item {
+                *followup = Some(verified_reference(&state, *workspace_id, reference)?);
+            }
+        }
+    }
     for (workspace_id, items) in by_workspace {
         let mut tx = begin(&state, workspace_id).await?;
         let mut jobs = Vec::new();
@@ -121,10 +131,11 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                         payload,
                         unrecognised,
                         body_truncated: false,
+                        replying_to: None,
                     };
                     (inbound::message(&mut tx, &m).await?, id, unrecognised)
                 }
-                Item::Status { id, status, error_code, payload, known } => {
+                Item::Status { id, status, error_code, payload, known, followup, .. } => {
                     let unrecognised = (!known).then_some(Unrecognised {
                         field: "status",
                         value: status,
@@ -138,6 +149,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                         error_code: error_code.as_deref(),
                         payload,
                         unrecognised,
+                        followup: *followup,
                     };
                     (inbound::message_status(&mut tx, &s).await?, id, unrecognised)
                 }
@@ -182,7 +194,25 @@ enum Item {
         error_code: Option<String>,
         payload: serde_json::Value,
         known: bool,
+        /// `biz_opaque_callback_data`: the follow-up reference our send set.
+        reference: Option<String>,
+        /// The reference, once checked against the routed workspace.
+        followup: Option<FollowupId>,
     },
+}
+
+/// `<follow-up id>.<token>`, as the send job writes it: a token that does
+/// not bind that follow-up to this workspace refuses the whole request.
+fn verified_reference(state: &AppState, workspace_id: WorkspaceId, reference: &str) -> Result<FollowupId, ApiError> {
+    let verified = reference.split_once('.').and_then(|(id, token)| {
+        let id: FollowupId = id.parse().ok()?;
+        state.vault.verify_link_token(workspace_id, SEND_REFERENCE, &id.to_string(), token).then_some(id)
+    });
+    verified.ok_or_else(|| {
+        state.metrics.bad_signature();
+        tracing::warn!(security = true, %workspace_id, "WhatsApp status names a follow-up it may not");
+        ApiError::Forbidden
+    })
 }
 
 const STATUSES: &[&str] = &["sent", "delivered", "read", "failed"];
@@ -239,7 +269,16 @@ fn items(
         provider_id("status", &s.status)?;
         let known = STATUSES.contains(&s.status.as_str());
         let error_code = s.errors.and_then(|es| es.into_iter().next()).map(|e| e.code.to_string());
-        items.push(Item::Status { id: s.id, status: s.status, error_code, payload: raw, known });
+        let reference = s.biz_opaque_callback_data.filter(|r| !r.is_empty());
+        items.push(Item::Status {
+            id: s.id,
+            status: s.status,
+            error_code,
+            payload: raw,
+            known,
+            reference,
+            followup: None,
+        });
     }
     Ok(items)
 }
@@ -306,6 +345,7 @@ struct WaStatus {
     id: String,
     status: String,
     errors: Option<Vec<WaErrorBody>>,
+    biz_opaque_callback_data: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -47,7 +47,7 @@ async fn a_relay_re_push_keeps_the_rate_limit_and_its_urgency(owner: PgPool) {
     assert_eq!((u.key.as_str(), u.max, u.per, u.urgent), (key.as_str(), 1, Duration::from_secs(1), true));
     assert_eq!((o.key.as_str(), o.urgent), (key.as_str(), false));
 
-    let claimed = outbox::claim(&db, 10, Duration::ZERO).await.unwrap();
+    let claimed = outbox::claim(&db, 10, Duration::ZERO, Duration::ZERO).await.unwrap();
     assert_eq!(claimed.len(), 2);
     for c in claimed {
         let expected = if c.id == urgent[0].0 { &u } else { &o };

@@ -3,5 +3,6 @@
 pub mod apply_billing;
 pub mod classify_lead;
 pub mod process_inbound;
+pub mod reconcile_send;
 pub mod send_followup;
 pub mod sync_calendar;

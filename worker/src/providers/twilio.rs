@@ -1,7 +1,7 @@
 //! Twilio Messages API: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`,
 //! form-encoded, HTTP Basic `AccountSid:AuthToken`.
 
-use frontdesk_store::vault::Secret;
+use frontdesk_store::{integrations::Integration, vault::Secret};
 use serde::Deserialize;
 
 use super::{Reply, SendError, Sent};
@@ -20,6 +20,17 @@ pub struct TwilioAccount {
     /// `From` number, unless a messaging service sends.
     pub from: Option<String>,
     pub messaging_service_sid: Option<String>,
+}
+
+impl TwilioAccount {
+    /// The account a workspace's `twilio` integration describes:
+    /// `external_id` is the AccountSid; `settings.from` or
+    /// `settings.messaging_service_sid` is the sender.
+    pub fn from_integration(integration: &Integration, auth_token: Secret) -> Result<Self, String> {
+        let account_sid = integration.external_id.clone().ok_or("the Twilio integration has no AccountSid")?;
+        let text = |key: &str| integration.settings[key].as_str().map(str::to_owned);
+        Ok(Self { account_sid, auth_token, from: text("from"), messaging_service_sid: text("messaging_service_sid") })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +74,59 @@ impl TwilioClient {
             _ => reply.failure(detail),
         })
     }
+}
+
+impl TwilioClient {
+    /// Twilio's record of a message we may have sent: the newest message to
+    /// `to` from this account's sender with exactly `body`, created at or
+    /// after `since` (`GET …/Messages.json?To=…&From=…`, newest first).
+    pub async fn find_sent(
+        &self,
+        account: &TwilioAccount,
+        to: &str,
+        body: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Found>, SendError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.base, account.account_sid);
+        let mut query = vec![("To", to), ("PageSize", "50")];
+        // A messaging service picks its number per message: filter by recipient only.
+        if let (None, Some(from)) = (&account.messaging_service_sid, &account.from) {
+            query.push(("From", from));
+        }
+        let request =
+            self.http.get(url).basic_auth(&account.account_sid, Some(account.auth_token.expose())).query(&query);
+        let reply = Reply::send(request).await?;
+        if !reply.status.is_success() {
+            let error: TwilioError = serde_json::from_str(&reply.body).unwrap_or_default();
+            return Err(reply.failure(reply.detail(error.code, &error.message)));
+        }
+        let page: MessagePage = reply.parse("Twilio")?;
+        Ok(page.messages.into_iter().find_map(|m| {
+            let created = chrono::DateTime::parse_from_rfc2822(m.date_created.as_deref()?).ok()?;
+            (m.body.as_deref() == Some(body) && created >= since).then_some(Found { sid: m.sid, status: m.status })
+        }))
+    }
+}
+
+/// A message in Twilio's list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub sid: String,
+    pub status: String,
+}
+
+#[derive(Deserialize)]
+struct MessagePage {
+    #[serde(default)]
+    messages: Vec<ListedMessage>,
+}
+
+#[derive(Deserialize)]
+struct ListedMessage {
+    sid: String,
+    status: String,
+    body: Option<String>,
+    date_created: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -43,15 +43,18 @@ impl WhatsappClient {
         Self { http, base: base.into().trim_end_matches('/').to_owned(), version: version.into() }
     }
 
-    /// `to` is E.164; the API wants digits only.
+    /// `to` is E.164; the API wants digits only. `reference` goes out as
+    /// `biz_opaque_callback_data`, which Meta returns in this message's
+    /// status webhooks.
     pub async fn send(
         &self,
         sender: &WhatsappSender,
         to: &str,
         message: &WhatsappMessage<'_>,
+        reference: Option<&str>,
     ) -> Result<Sent, SendError> {
         let to = to.trim_start_matches('+');
-        let body = match message {
+        let mut body = match message {
             WhatsappMessage::Text { body } => {
                 json!({ "messaging_product": "whatsapp", "to": to, "type": "text", "text": { "body": body } })
             }
@@ -65,6 +68,9 @@ impl WhatsappClient {
                 })
             }
         };
+        if let Some(reference) = reference {
+            body["biz_opaque_callback_data"] = json!(reference);
+        }
         let url = format!("{}/{}/{}/messages", self.base, self.version, sender.phone_number_id);
         let reply = Reply::send(self.http.post(url).bearer_auth(sender.access_token.expose()).json(&body)).await?;
         if reply.status.is_success() {

@@ -156,6 +156,8 @@ async fn whatsapp_text_and_template_use_the_cloud_api_format_and_the_workspace_t
         .and(header("authorization", "Bearer wa-token-a"))
         .and(body_string_contains(r#""to":"15557770001""#))
         .and(body_string_contains(r#""text":{"body":"Hola Ana"}"#))
+        // The reference Meta echoes back in the message's status webhooks.
+        .and(body_string_contains(r#""biz_opaque_callback_data":"ref-1""#))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(serde_json::json!({ "messages": [{ "id": "wamid.text" }] })),
         )
@@ -174,10 +176,13 @@ async fn whatsapp_text_and_template_use_the_cloud_api_format_and_the_workspace_t
         .mount(&server)
         .await;
     let client = WhatsappClient::new(http_client(), server.uri(), "v21.0");
-    let sent = client.send(&sender(), "+15557770001", &WhatsappMessage::Text { body: "Hola Ana" }).await.unwrap();
+    let sent = client
+        .send(&sender(), "+15557770001", &WhatsappMessage::Text { body: "Hola Ana" }, Some("ref-1"))
+        .await
+        .unwrap();
     assert_eq!(sent.provider_message_id, "wamid.text");
     let template = WhatsappMessage::Template { name: "followup_1", language: "es", parameters: vec!["Ana".into()] };
-    assert_eq!(client.send(&sender(), "+15557770001", &template).await.unwrap().provider_message_id, "wamid.tpl");
+    assert_eq!(client.send(&sender(), "+15557770001", &template, None).await.unwrap().provider_message_id, "wamid.tpl");
 }
 
 #[tokio::test]
@@ -186,7 +191,7 @@ async fn whatsapp_131047_is_outside_the_window() {
     let error = serde_json::json!({ "error": { "message": "Re-engagement message", "type": "OAuthException", "code": 131047 } });
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(400).set_body_json(error)).mount(&server).await;
     let client = WhatsappClient::new(http_client(), server.uri(), "v21.0");
-    let result = client.send(&sender(), "+15557770001", &WhatsappMessage::Text { body: "late" }).await;
+    let result = client.send(&sender(), "+15557770001", &WhatsappMessage::Text { body: "late" }, None).await;
     assert!(matches!(result, Err(SendError::OutsideWindow(_))), "{result:?}");
 }
 

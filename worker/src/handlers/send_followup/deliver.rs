@@ -1,6 +1,6 @@
 //! Step 2: the provider call, with no transaction held.
 
-use frontdesk_store::vault::UNSUBSCRIBE_EMAIL;
+use frontdesk_store::vault::{SEND_REFERENCE, UNSUBSCRIBE_EMAIL};
 
 use super::{ApprovedTemplate, Plan, Request, SendDeps, prepare::template_body};
 use crate::providers::{
@@ -24,22 +24,32 @@ pub(super) async fn deliver(deps: &SendDeps, plan: &Plan) -> Result<Delivered, S
         return Ok(Delivered { sent, body: None });
     }
     let as_planned = |sent| Delivered { sent, body: None };
+    // The provider echoes this back with every status of the message, so
+    // a send whose own answer is lost can still be resolved (signed: a
+    // callback cannot name another studio's follow-up).
+    let token = deps.vault.link_token(plan.workspace_id, SEND_REFERENCE, &plan.followup_id.to_string());
+    let reference = format!("{}.{token}", plan.followup_id);
     match &plan.request {
         Request::Sms(account) => {
-            let callback = format!("{}/webhooks/twilio/status", deps.public_url.trim_end_matches('/'));
+            let callback = format!(
+                "{}/webhooks/twilio/status?followup={}&ref={token}",
+                deps.public_url.trim_end_matches('/'),
+                plan.followup_id
+            );
             let sms = Sms { to: &plan.to, body: &plan.body, status_callback: &callback };
             deps.twilio.send_sms(account, &sms).await.map(as_planned)
         }
         Request::WhatsappTemplate { sender, template } => {
-            deps.whatsapp.send(sender, &plan.to, &as_message(template)).await.map(as_planned)
+            deps.whatsapp.send(sender, &plan.to, &as_message(template), Some(&reference)).await.map(as_planned)
         }
         Request::WhatsappText { sender, fallback } => {
-            match deps.whatsapp.send(sender, &plan.to, &WhatsappMessage::Text { body: &plan.body }).await {
+            let text = WhatsappMessage::Text { body: &plan.body };
+            match deps.whatsapp.send(sender, &plan.to, &text, Some(&reference)).await {
                 // Our clock said inside the window, Meta's did not. 131047 is
                 // a rejection (nothing was sent), so the template goes, once.
                 Err(SendError::OutsideWindow(detail)) => match fallback {
                     Some(t) => {
-                        let sent = deps.whatsapp.send(sender, &plan.to, &as_message(t)).await?;
+                        let sent = deps.whatsapp.send(sender, &plan.to, &as_message(t), Some(&reference)).await?;
                         Ok(Delivered { sent, body: Some(template_body(t)) })
                     }
                     None => Err(SendError::OutsideWindow(detail)),

@@ -61,9 +61,14 @@ pub async fn handle(job: SendFollowup, cx: JobContext, deps: SendDeps) -> Result
     let lease = cx.lease.clone().ok_or_else(|| JobError::permanent("send job delivered without a queue lease"))?;
     let fence = i64::try_from(lease.fence).unwrap_or(i64::MAX);
     let mut tx = cx.tenant().await?;
-    let plan = match prepare::prepare(&mut tx, &job, fence, &deps).await {
+    let mut triggered = Vec::new();
+    let plan = match prepare::prepare(&mut tx, &job, fence, &deps, &mut triggered).await {
         Ok(Some(plan)) => plan,
-        Ok(None) => return Ok(tx.commit().await?),
+        Ok(None) => {
+            tx.commit().await?;
+            cx.push_committed(triggered).await;
+            return Ok(());
+        }
         Err(e @ JobError::Permanent { .. }) => {
             // Dead-lettered, and the studio sees why on the follow-up itself.
             drop(tx);

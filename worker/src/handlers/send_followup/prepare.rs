@@ -4,18 +4,20 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use frontdesk_jobs::{MessageId, SendFollowup};
+use frontdesk_jobs::{Envelope, MessageId, ReconcileSend, SendFollowup};
 use frontdesk_store::{
     TenantTx, activity,
     activity::Activity,
     followups::{self, Followup, Status},
+    inbound::Triggered,
     integrations::{self, Integration},
     leads::{self, Lead},
     messages::{self, Channel, NewOutbound},
+    outbox, unknown_sends,
     vault::Secret,
     workspaces::{self, SendingPolicy},
 };
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{ApprovedTemplate, Plan, Request, SendDeps};
 use crate::{
@@ -39,6 +41,7 @@ pub(super) async fn prepare(
     job: &SendFollowup,
     fence: i64,
     deps: &SendDeps,
+    triggered: &mut Triggered,
 ) -> Result<Option<Plan>, JobError> {
     let followup = followups::find_for_update(tx, job.followup_id)
         .await?
@@ -54,9 +57,18 @@ pub(super) async fn prepare(
             "sending" => {
                 // The ambiguous window (see the module docs): never call again.
                 if messages::take_over_unknown(tx, existing.id, fence).await? {
-                    let reason = "outcome_unknown: an earlier attempt stopped after calling the provider";
-                    end(tx, &followup, Status::Failed, reason, Some(existing.id)).await?;
-                    warn!(followup_id = %followup.id, "follow-up outcome unknown; not sending again");
+                    if let Some(provider_id) = existing.provider_message_id.as_deref() {
+                        // The provider's status callback named this follow-up
+                        // while the delivery that sent it was gone: it was sent.
+                        let by = "the provider's status callback";
+                        unknown_sends::resolve(tx, followup.id, existing.id, followup.channel, provider_id, by).await?;
+                        info!(followup_id = %followup.id, "follow-up outcome resolved from a status callback");
+                    } else {
+                        let reason = "outcome_unknown: an earlier attempt stopped after calling the provider";
+                        end(tx, &followup, Status::Failed, reason, Some(existing.id)).await?;
+                        warn!(followup_id = %followup.id, "follow-up outcome unknown; not sending again");
+                        triggered.extend(reconcile_later(tx, &followup).await?);
+                    }
                 } else {
                     // A delivery with a newer token holds it: this one is stale.
                     warn!(followup_id = %followup.id, fence, "stale delivery of a follow-up being sent; ignored");
@@ -133,8 +145,26 @@ pub(super) async fn prepare(
     }))
 }
 
+/// How long after a send turned unknown the provider is asked about it:
+/// long enough for its own status callback to come first.
+const RECONCILE_AFTER: Duration = Duration::seconds(20);
+
+/// Asks the provider later whether an unknown send went out, where the
+/// provider can be asked (Twilio's message list); elsewhere only status
+/// callbacks resolve it.
+async fn reconcile_later(tx: &mut TenantTx, followup: &Followup) -> Result<Triggered, JobError> {
+    if followup.channel != Channel::Sms {
+        return Ok(Vec::new());
+    }
+    let job = ReconcileSend { workspace_id: tx.workspace_id(), followup_id: followup.id };
+    let mut envelope = Envelope::of(&job)
+        .map_err(|e| JobError::Permanent { reason: "cannot encode the reconcile job".into(), cause: Some(e.into()) })?;
+    envelope.run_at = Some(Utc::now() + RECONCILE_AFTER);
+    Ok(outbox::add(tx, &envelope, None).await?.into_iter().collect())
+}
+
 pub(super) fn message_key(followup: &Followup) -> String {
-    format!("followup:{}", followup.id)
+    followups::message_key(followup.id)
 }
 
 enum Check {
@@ -243,14 +273,7 @@ async fn plan(
     let mut subject = None;
     let request = match followup.channel {
         Channel::Sms => {
-            let account_sid = external_id("Twilio integration has no AccountSid")?;
-            let text = |key: &str| integration.settings[key].as_str().map(str::to_owned);
-            Request::Sms(TwilioAccount {
-                account_sid,
-                auth_token: credential("Twilio")?,
-                from: text("from"),
-                messaging_service_sid: text("messaging_service_sid"),
-            })
+            Request::Sms(TwilioAccount::from_integration(&integration, credential("Twilio")?).map_err(cannot)?)
         }
         Channel::Whatsapp => {
             let phone_number_id = external_id("WhatsApp integration has no phone_number_id")?;
