@@ -5,6 +5,7 @@
 //! own Redis namespace and throwaway workspaces.
 
 mod classify;
+mod crash;
 mod figures;
 mod hostile;
 mod ingest;
@@ -21,6 +22,8 @@ pub enum BenchCommand {
     Classify(classify::ClassifyArgs),
     /// Signed Twilio SMS webhooks over HTTP against the api, beside pgbench TPC-B on the same Postgres.
     Ingest(ingest::IngestArgs),
+    /// Missed calls owed one text-back each while worker and api processes are SIGKILLed: lost, duplicated, resolved.
+    Crash(crash::CrashArgs),
 }
 
 #[derive(Args)]
@@ -41,6 +44,7 @@ pub async fn run(config: Config, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Queue(args) => Ok(queue::run(&config.redis_url, args.jobs, &args.concurrency, &args.only).await?),
         BenchCommand::Classify(args) => classify::run(config, args).await,
         BenchCommand::Ingest(args) => ingest::run(config, args).await,
+        BenchCommand::Crash(args) => crash::run(config, args).await,
     }
 }
 

@@ -21,7 +21,11 @@
 //! accepted. A later delivery that finds the message `sending` under an
 //! older token never calls the provider again: it takes the message over
 //! (so the older delivery's late outcome is refused), fails the follow-up
-//! with reason `outcome_unknown` and logs it for the studio to check. The
+//! with reason `outcome_unknown` and logs it for the studio to check —
+//! unless the provider has already said it took the message (a status
+//! callback named the follow-up): then the send is resolved as sent. A
+//! callback, the lead's reply or Twilio's message list resolves a flagged
+//! send later (`frontdesk_store::unknown_sends`, `reconcile_send`). The
 //! same rule covers a provider call that times out after the request left,
 //! or a gateway error (502/504) that may follow acceptance
 //! (`SendError::Unknown`). We chose at most once: a studio would rather
