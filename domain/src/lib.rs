@@ -6,6 +6,7 @@ pub mod channel;
 pub mod missed_call;
 pub mod opt_out;
 pub mod phone;
+pub mod reply_language;
 pub mod whatsapp_window;
 
 pub use channel::Channel;
