@@ -166,28 +166,35 @@ const WORDS: &[(Language, &str)] = &[
     (Language::En, "the and is are you your im my me can what how much do does for with to this that it its have has \
         want would like please pls thanks thank there when where get just hi hey yo u ur wanna gonna of on in at be will \
         was were if so any our we us they not dont cant ill id ive lol tho btw thx ty morning evening tonight tomorrow \
-        today could should about from an or no hello cheers regards best kind class"),
+        today could should about from an or no hello cheers regards best kind class \
+        need stop end sign become classes includes include membership memberships lockers towels renew auto direct debit cancel monday tuesday wednesday thursday friday saturday sunday week month year price prices much hw gym new"),
     (Language::Es, "el la los las y es esta estoy hay que cuanto para por con una un mi mis quiero puedo gracias hola \
         manana hoy tengo teneis vosotros del al muy pero tambien donde como cuando porque se me te le lo nos os su sus yo \
         tu usted ustedes ya si no clase precio cuesta quisiera gustaria buenas buenos dias tardes saludos porfa vale \
-        ahora estas somos vamos voy de en hacer queria mucho"),
+        ahora estas somos vamos voy de en hacer queria mucho \
+        podeis haceis cobreis cobrasteis aparcar factura tarjeta llame llamar acceso doy sedes pasado lunes martes miercoles jueves viernes sabado domingo semana quiza quizas tal vale vez entonces aqui alli algo nada mucha muchas muchos ningun ninguna"),
     (Language::Pt, "o os as e nao voce vc vcs voces obrigado obrigada ola oi quero posso aula aulas amanha hoje tem \
         tenho para pra com uma um meu minha do da dos das no na nos ao mais muito tambem onde estou qual quanto gostaria \
         bom dia boa noite ta to vou preciso pode podem valeu academia ja sao eu ele ela isso essa esse de em que se me \
-        como fazer"),
+        como fazer \
+        seu sua seus suas quer foi mandei errada errado opa receba avulsa conversar ne pfv vlw obg blz kkk kkkk rs segunda terca quarta quinta sexta sabado domingo semana entao aqui algum alguma nada voces"),
     (Language::Fr, "le les et est je j vous tu nous un une des du au aux pour avec pas ne mon ma mes merci bonjour \
         salut coucou demain aujourdhui ce cette c qu quel quelle combien il elle suis ai ou tres aussi oui cours seance \
         salle votre vos notre peux peut veux voudrais souhaite cordialement bonsoir svp ca comment depuis sur dans plus \
-        de en que la me se"),
+        de en que la me se \
+        mauvais desole desolee oups lundi mardi mercredi jeudi vendredi samedi dimanche semaine mois moi toi lui leur leurs ici rien quelque chose cest jai jarrive dois fait"),
     (Language::De, "der die das und ist ich du sie wir ihr ein eine einen nicht mit fur zu auf den dem mein meine \
         kann gibt bitte danke hallo morgen heute noch wie was wann wo habt bin schon auch mal hab habe euch eure euer \
-        kurs uhr gerne viele grusse liebe sehr ja nein oder aber wenn dass ist"),
+        kurs uhr gerne viele grusse liebe sehr ja nein oder aber wenn dass ist \
+        mir mich dich uns nur aus bei vom zum zur kostet einheit hier gehts fruh neue antworte nehmt stoppen lastschrift kein keine ob weil jemand etwas geht gibts bis nach montag dienstag mittwoch donnerstag freitag samstag sonntag woche monat"),
     (Language::It, "il lo gli la e di del della per con un una non mi ti ci sono ho hai voglio posso grazie ciao \
         buongiorno domani oggi che quanto quando dove anche molto lezione palestra avete vorrei sei siamo mio mia \
-        questo questa come cosa alle ore buonasera salve cordiali saluti in"),
+        questo questa come cosa alle ore buonasera salve cordiali saluti in \
+        faccio fare settimana giorno troppo scrivimi scrivi probabilmente vendete seduta disdire ma gli sto sta stai perche tutto tutti bene qui qua allora ecco lunedi martedi mercoledi giovedi venerdi sabato domenica mese"),
     (Language::Nl, "de het een en is ik je jij jullie wij we niet met voor van op te mijn kan kunnen wil graag \
         bedankt dank hoi hallo morgen vandaag nog wat hoe wanneer waar zijn ben heb ook maar er dit dat om uur les \
-        lessen groet groetjes goedemorgen goedemiddag vriendelijke hebben zou bij naar in"),
+        lessen groet groetjes goedemorgen goedemiddag vriendelijke hebben zou bij naar in \
+        kost sessie eerste verkeerd nummer automatische incasso samen aub alleen even mag moet moeten geen weer alweer gaan gaat komen kom hun ze zo nou echt wel toch al heel veel goed leuk fijn maandag dinsdag woensdag donderdag vrijdag zaterdag zondag maand"),
 ];
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ pub fn features(text: &str) -> Vec<(u32, f32)> {
 }
 
 /// Feature-set knobs, chosen by cross-validation on the training rows
-/// (`cv.rs`), never on the held-out rows.
+/// (`model_selection`), never on the held-out rows.
 #[derive(Debug, Clone, Copy)]
 pub struct FeatureSpec {
     pub char_min: usize,
