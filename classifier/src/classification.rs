@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Intent, LlmError, Temperature};
+use crate::{Intent, Language, LlmError, OfflineClassifier, Temperature, injection, offline};
 
 /// A one-line summary for staff; longer output is rejected, not truncated,
 /// because a model ignoring this bound is likely ignoring others too.
@@ -26,6 +26,10 @@ pub struct Classification {
     pub suggested_reply: Option<String>,
     /// 0.0–1.0: the offline model's top intent probability, or the LLM's own estimate.
     pub confidence: f32,
+    /// The text tried to instruct the classifier (see `injection`). Set by
+    /// our own detector whoever classified; a model cannot clear it.
+    #[serde(default)]
+    pub suspected_injection: bool,
 }
 
 /// Which classifier produced the final classification; the lead row records it.
@@ -48,6 +52,37 @@ impl DecidedBy {
 }
 
 impl Classification {
+    /// Applies our own rules to a model's answer for `text`. A message too
+    /// short to tell its language gets `default_language` (the studio's),
+    /// whatever the model guessed. The injection flag is set by our
+    /// detector, never by the model; a message that is only
+    /// instructions becomes cold spam with no reply; otherwise the answer
+    /// may not be hotter than the offline model finds the message without
+    /// the injected sentences, and its suggested reply (which the injection
+    /// may have written) is replaced by the neutral one for its intent.
+    pub fn guarded(mut self, text: &str, default_language: Language) -> Self {
+        if crate::language::detect(text).is_none() {
+            self.language = default_language.code().to_owned();
+        }
+        let scan = injection::prepare(text);
+        if !scan.suspected {
+            self.suspected_injection = false;
+            return self;
+        }
+        let language = Language::from_code(&self.language).unwrap_or(default_language);
+        let residue = OfflineClassifier::new().classify_scanned(text, &scan, language);
+        if scan.is_pure() {
+            return Classification { language: self.language, ..residue };
+        }
+        if heat(self.temperature) > heat(residue.temperature) {
+            self.temperature = residue.temperature;
+        }
+        self.score = self.score.min(residue.score);
+        self.suggested_reply = offline::suggested_reply(self.intent, language).map(str::to_owned);
+        self.suspected_injection = true;
+        self
+    }
+
     /// Checks what the type system cannot: ranges and lengths. Normalises
     /// harmless variations (whitespace, language case, empty reply) first.
     pub fn validated(mut self, max_reply_chars: usize) -> Result<Self, LlmError> {
@@ -78,6 +113,15 @@ impl Classification {
     }
 }
 
+/// Hot > warm > cold.
+fn heat(t: Temperature) -> u8 {
+    match t {
+        Temperature::Hot => 2,
+        Temperature::Warm => 1,
+        Temperature::Cold => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +135,7 @@ mod tests {
             summary: "Asks\nthe price".into(),
             suggested_reply: Some("  ".into()),
             confidence: 0.5,
+            suspected_injection: false,
         }
     }
 

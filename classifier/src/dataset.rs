@@ -2,20 +2,25 @@
 //!
 //! Compiled by `build.rs` too, so `std` only.
 
+use std::borrow::Cow;
+
 pub const INTENTS: [&str; 8] =
     ["trial_booking", "pricing", "class_schedule", "membership_question", "cancellation", "complaint", "spam", "other"];
 pub const TEMPERATURES: [&str; 3] = ["hot", "warm", "cold"];
-pub const LANGUAGES: [&str; 2] = ["en", "es"];
-const CHANNELS: [&str; 3] = ["sms", "whatsapp", "email"];
+pub const LANGUAGES: [&str; 7] = ["en", "es", "pt", "fr", "de", "it", "nl"];
+pub const CHANNELS: [&str; 3] = ["sms", "whatsapp", "email"];
 
 /// One labelled message; `row` counts data rows from 1 (header excluded).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Example<'a> {
     pub row: usize,
     pub intent: &'a str,
     pub temperature: &'a str,
+    pub channel: &'a str,
     pub language: &'a str,
-    pub text: &'a str,
+    /// `\n` in the file is a line break (emails keep their quoted replies
+    /// and signatures on separate lines, as they arrive).
+    pub text: Cow<'a, str>,
 }
 
 impl Example<'_> {
@@ -54,7 +59,8 @@ pub fn parse(tsv: &str) -> Result<Vec<Example<'_>>, String> {
         if text.trim().is_empty() {
             return Err(format!("row {row}: empty text"));
         }
-        out.push(Example { row, intent, temperature, language, text });
+        let text = if text.contains("\\n") { Cow::Owned(text.replace("\\n", "\n")) } else { Cow::Borrowed(text) };
+        out.push(Example { row, intent, temperature, channel, language, text });
     }
     Ok(out)
 }

@@ -21,10 +21,10 @@ pub struct Said<'a> {
 /// The lead's text to classify, oldest kept message first, at most
 /// `budget` characters. `newest_first` are the lead's inbound messages.
 pub fn excerpt<'a>(newest_first: impl IntoIterator<Item = Said<'a>>, budget: usize) -> String {
-    let mut kept: Vec<&str> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
     let mut left = budget;
     for said in newest_first {
-        let text = if said.email { strip_email(said.text) } else { said.text.trim() };
+        let text = if said.email { strip_email(said.text) } else { said.text.trim().to_owned() };
         if text.is_empty() {
             continue;
         }
@@ -33,9 +33,9 @@ pub fn excerpt<'a>(newest_first: impl IntoIterator<Item = Said<'a>>, budget: usi
         }
         // The newest message always gets in; its beginning is what was
         // written last.
-        let (part, cut) = cap(text, left);
+        let (part, cut) = cap(&text, left);
         left -= part.chars().count();
-        kept.push(part);
+        kept.push(part.to_owned());
         // A separator between messages counts against the budget too.
         left = left.saturating_sub(1);
         if cut {
@@ -53,59 +53,19 @@ fn cap(text: &str, max_chars: usize) -> (&str, bool) {
     }
 }
 
-/// An email reply without the history it quotes and without the sender's
-/// signature: everything from the first quote header, quoted line,
-/// forwarded-message marker or signature delimiter on is cut. If nothing
-/// is left (a message that is only a quote), the whole text is kept.
-pub fn strip_email(text: &str) -> &str {
-    let mut end = text.len();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if ends_the_reply(line.trim_end_matches(['\r', '\n'])) {
-            end = offset;
-            break;
-        }
-        offset += line.len();
-    }
-    let reply = text[..end].trim();
-    if reply.is_empty() { text.trim() } else { reply }
-}
-
-fn ends_the_reply(line: &str) -> bool {
-    let trimmed = line.trim();
-    if line.starts_with('>') || line == "-- " || trimmed == "--" || trimmed.starts_with("________________") {
-        return true;
-    }
-    let lower = trimmed.to_lowercase();
-    const MARKERS: &[&str] = &[
-        "-----original message-----",
-        "-------- original message --------",
-        "---------- forwarded message ---------",
-        "begin forwarded message:",
-        "sent from my iphone",
-        "sent from my android",
-        "get outlook for",
-        "enviado desde mi iphone",
-        "enviado do meu iphone",
-        "envoyé de mon iphone",
-    ];
-    if MARKERS.iter().any(|m| lower.starts_with(m)) {
-        return true;
-    }
-    // "On <date>, <name> wrote:" and its translations.
-    const QUOTE_HEADERS: &[(&str, &str)] = &[
-        ("on ", "wrote:"),
-        ("el ", "escribió:"),
-        ("em ", "escreveu:"),
-        ("le ", "a écrit :"),
-        ("le ", "a écrit:"),
-        ("am ", "schrieb:"),
-        ("il ", "ha scritto:"),
-        ("op ", "schreef:"),
-    ];
-    QUOTE_HEADERS.iter().any(|(start, end)| lower.starts_with(start) && lower.ends_with(end))
-        // Outlook's quoted header block starts "From: Name <address>".
-        || (line.starts_with("From:") && trimmed.contains('@'))
+/// An email reply without the history it quotes (`text::strip_quoted`)
+/// and without the sender's signature (everything from a `--` line on).
+/// If nothing is left (a message that is only a quote), the whole text is
+/// kept.
+pub fn strip_email(text: &str) -> String {
+    let unquoted = crate::text::strip_quoted(text);
+    let signature = unquoted.lines().position(|line| line.trim_end() == "--");
+    let reply = match signature {
+        Some(at) => unquoted.lines().take(at).collect::<Vec<_>>().join("\n"),
+        None => unquoted,
+    };
+    let reply = reply.trim();
+    if reply.is_empty() { text.trim().to_owned() } else { reply.to_owned() }
 }
 
 /// A conservative estimate of the tokens `text` costs in a prompt: one
@@ -148,7 +108,7 @@ mod tests {
         assert_eq!(strip_email(reply), "Hi, can I book a trial on Friday?\n\nThanks,\nAna");
         let spanish = "Sí, me interesa.\nEl lun, 1 dic 2026 a las 10:00, Iron Temple escribió:\n> Hola";
         assert_eq!(strip_email(spanish), "Sí, me interesa.");
-        let outlook = "Count me in\n\nFrom: Iron Temple <hi@iron.example>\nSent: Monday\nSubject: Trial";
+        let outlook = "Count me in\n\n________________________________\nFrom: Iron Temple <hi@iron.example>\nSent: Monday\nSubject: Trial";
         assert_eq!(strip_email(outlook), "Count me in");
         assert_eq!(strip_email("> only a quote\n> here"), "> only a quote\n> here");
         let said = [Said { email: true, text: reply }];

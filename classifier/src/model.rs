@@ -6,12 +6,10 @@ use crate::train::softmax;
 
 static INTENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/intent.bin"));
 static TEMPERATURE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/temperature.bin"));
-static LANGUAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/language.bin"));
 
 pub(crate) struct Models {
     pub intent: Model,
     pub temperature: Model,
-    pub language: Model,
 }
 
 /// Decoded once per process; the bytes were written by our own build script
@@ -19,9 +17,7 @@ pub(crate) struct Models {
 pub(crate) static MODELS: LazyLock<Models> = LazyLock::new(|| Models {
     intent: Model::decode(INTENT).expect("embedded intent model"),
     temperature: Model::decode(TEMPERATURE).expect("embedded temperature model"),
-    language: Model::decode(LANGUAGE).expect("embedded language model"),
 });
-
 pub(crate) struct Model {
     pub classes: Vec<String>,
     feature_ids: Vec<u32>,

@@ -17,8 +17,11 @@ pub struct Params {
 
 impl Params {
     /// The intent model: class-balanced, because `complaint` and `other` have
-    /// more rows than the other intents (cross-validated in `cv.rs`).
+    /// more rows than the other intents (cross-validated in `model_selection`).
     pub const INTENT: Params = Params { epochs: 20, learning_rate: 0.1, l2: 0.0, balanced: true };
+    /// The temperature model: not balanced (see `model_selection`); the
+    /// hot threshold (`offline::HOT_THRESHOLD`) sets the recall/precision trade.
+    pub const TEMPERATURE: Params = Params { epochs: 20, learning_rate: 0.1, l2: 0.0, balanced: false };
 }
 
 impl Default for Params {

@@ -7,6 +7,7 @@ pub mod inbound_text;
 pub mod missed_call;
 pub mod opt_out;
 pub mod phone;
+pub mod reply_language;
 pub mod whatsapp_window;
 
 pub use channel::Channel;

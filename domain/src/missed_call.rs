@@ -5,8 +5,30 @@ use std::time::Duration;
 
 use crate::Channel;
 
-/// The text-back a missed caller gets.
+/// The text-back a missed caller gets (English; the base template).
 pub const TEXT: &str = "Sorry we missed your call! This is {studio_name}. Reply here and we'll get right back to you.";
+
+/// The text-back in each supported language, as (ISO 639-1 code, template).
+/// The send job picks the caller's language if we know it from an earlier
+/// message, else the studio's (see [`crate::reply_language`]).
+pub const TEXTS: &[(&str, &str)] = &[
+    ("en", TEXT),
+    (
+        "es",
+        "¡Sentimos no haber podido atender tu llamada! Somos {studio_name}. Responde aquí y te contestamos enseguida.",
+    ),
+    ("pt", "Desculpe não termos atendido a sua chamada! Aqui é {studio_name}. Responda aqui e falamos já consigo."),
+    (
+        "fr",
+        "Désolés d'avoir manqué votre appel ! Ici {studio_name}. Répondez à ce message et nous revenons vers vous tout de suite.",
+    ),
+    (
+        "de",
+        "Sorry, dass wir deinen Anruf verpasst haben! Hier ist {studio_name}. Antworte hier und wir melden uns gleich.",
+    ),
+    ("it", "Ci dispiace di aver perso la tua chiamata! Siamo {studio_name}. Rispondi qui e ti ricontattiamo subito."),
+    ("nl", "Sorry dat we je oproep hebben gemist! Dit is {studio_name}. Reageer hier en we nemen meteen contact op."),
+];
 
 /// A missed caller gets at most one text-back in this window.
 pub const WINDOW: Duration = Duration::from_secs(20 * 60);
@@ -46,6 +68,18 @@ pub fn text_back_channel(caller: Caller) -> Option<Channel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_text_back_names_the_studio_and_no_two_languages_share_one() {
+        assert_eq!(TEXTS[0], ("en", TEXT));
+        for (language, text) in TEXTS {
+            assert!(text.contains("{studio_name}"), "{language}: {text}");
+        }
+        let distinct: std::collections::HashSet<&str> = TEXTS.iter().map(|(_, t)| *t).collect();
+        assert_eq!(distinct.len(), TEXTS.len());
+        let languages: Vec<&str> = TEXTS.iter().map(|(l, _)| *l).collect();
+        assert_eq!(languages, ["en", "es", "pt", "fr", "de", "it", "nl"]);
+    }
 
     #[test]
     fn missed_calls_are_no_answer_busy_failed_or_an_unanswered_dial() {

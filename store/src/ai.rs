@@ -145,6 +145,8 @@ pub struct ClassificationRecord<'a> {
     pub summary: &'a str,
     /// `llm`, `rules`, `offline`, `offline_fallback`, `offline_budget`.
     pub classified_by: &'a str,
+    /// The text tried to instruct the classifier.
+    pub suspected_injection: bool,
 }
 
 pub async fn store_classification(
@@ -155,7 +157,7 @@ pub async fn store_classification(
     let ws = tx.workspace_id();
     sqlx::query!(
         "UPDATE leads SET intent = $3, temperature = $4, score = $5, language = $6, ai_summary = $7,
-                classified_by = $8, classified_at = now(), updated_at = now(),
+                classified_by = $8, suspected_injection = $9, classified_at = now(), updated_at = now(),
                 status = CASE WHEN status = 'new' THEN 'qualified' ELSE status END
          WHERE workspace_id = $1 AND id = $2",
         ws as WorkspaceId,
@@ -165,7 +167,8 @@ pub async fn store_classification(
         c.score,
         c.language,
         c.summary,
-        c.classified_by
+        c.classified_by,
+        c.suspected_injection
     )
     .execute(tx.conn())
     .await?;

@@ -34,9 +34,19 @@ pub struct NewFollowup<'a> {
     pub kind: &'a str,
     pub channel: Channel,
     pub template: &'a str,
+    /// Per-language versions of `template`, as (ISO 639-1 code, template);
+    /// the send job picks one (`frontdesk_domain::reply_language`).
+    pub variants: &'a [(&'a str, &'a str)],
     /// Email only.
     pub subject: Option<&'a str>,
     pub due_at: DateTime<Utc>,
+}
+
+/// `variants` as the `template_variants` column stores them.
+fn variants_json(variants: &[(&str, &str)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        variants.iter().map(|(language, template)| ((*language).to_owned(), (*template).into())).collect(),
+    )
 }
 
 /// Creates a follow-up to send now: `enqueued`, with the outbox entry that
@@ -48,14 +58,16 @@ pub async fn create_enqueued(
     let ws = tx.workspace_id();
     let id = FollowupId::new();
     sqlx::query!(
-        "INSERT INTO followups (workspace_id, id, lead_id, kind, channel, template, subject, due_at, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'enqueued')",
+        "INSERT INTO followups
+            (workspace_id, id, lead_id, kind, channel, template, template_variants, subject, due_at, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'enqueued')",
         ws as WorkspaceId,
         id as FollowupId,
         new.lead_id as LeadId,
         new.kind,
         new.channel.as_str(),
         new.template,
+        variants_json(new.variants),
         new.subject,
         new.due_at
     )
@@ -99,8 +111,9 @@ pub async fn schedule(
     let id = FollowupId::new();
     let inserted = sqlx::query!(
         "INSERT INTO followups
-            (workspace_id, id, lead_id, rule_id, step, kind, channel, template, subject, due_at, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'scheduled')
+            (workspace_id, id, lead_id, rule_id, step, kind, channel, template, template_variants, subject, due_at,
+             status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'scheduled')
          ON CONFLICT (workspace_id, lead_id, rule_id, step) WHERE rule_id IS NOT NULL AND kind = 'sequence'
          DO NOTHING",
         ws as WorkspaceId,
@@ -111,6 +124,7 @@ pub async fn schedule(
         new.kind,
         new.channel.as_str(),
         new.template,
+        variants_json(new.variants),
         new.subject,
         new.due_at
     )
@@ -184,6 +198,8 @@ pub struct Followup {
     pub kind: String,
     pub channel: Channel,
     pub template: String,
+    /// Per-language versions of `template` (ISO 639-1 code → template).
+    pub template_variants: std::collections::BTreeMap<String, String>,
     pub subject: Option<String>,
     pub status: Status,
     pub due_at: DateTime<Utc>,
@@ -218,8 +234,8 @@ pub async fn of_message(
 pub async fn find_for_update(tx: &mut TenantTx, id: FollowupId) -> Result<Option<Followup>, StoreError> {
     let ws = tx.workspace_id();
     let row = sqlx::query!(
-        r#"SELECT id AS "id: FollowupId", lead_id AS "lead_id: LeadId", kind, channel, template, subject, status,
-                  due_at, created_at
+        r#"SELECT id AS "id: FollowupId", lead_id AS "lead_id: LeadId", kind, channel, template, template_variants,
+                  subject, status, due_at, created_at
            FROM followups WHERE workspace_id = $1 AND id = $2 FOR UPDATE"#,
         ws as WorkspaceId,
         id as FollowupId
@@ -233,6 +249,12 @@ pub async fn find_for_update(tx: &mut TenantTx, id: FollowupId) -> Result<Option
             kind: r.kind,
             channel: parse_channel(&r.channel)?,
             template: r.template,
+            // The CHECK keeps it an object; a non-text value is skipped, not fatal.
+            template_variants: r
+                .template_variants
+                .as_object()
+                .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+                .unwrap_or_default(),
             subject: r.subject,
             status: Status::parse(&r.status)?,
             due_at: r.due_at,
@@ -470,22 +492,31 @@ async fn sender_rate_limit(tx: &mut TenantTx, channel: Channel) -> Result<Option
     Ok(Some(RateLimit::new(format!("{}:{}", provider.as_str(), integration.id), per_second, Duration::from_secs(1))))
 }
 
+/// What one run of a cron campaign sends.
+#[derive(Clone, Debug)]
+pub struct CampaignMessage<'a> {
+    pub rule_id: frontdesk_jobs::AiRuleId,
+    pub channel: Channel,
+    pub template: &'a str,
+    /// Per-language versions of `template`, as in [`NewFollowup::variants`].
+    pub variants: &'a [(&'a str, &'a str)],
+    pub subject: Option<&'a str>,
+}
+
 /// A cron rule's follow-ups for the leads it targets this firing, due now.
 /// Returns how many were created.
 pub async fn schedule_campaign(
     tx: &mut TenantTx,
-    rule_id: frontdesk_jobs::AiRuleId,
+    campaign: &CampaignMessage<'_>,
     leads: &[LeadId],
-    channel: Channel,
-    template: &str,
-    subject: Option<&str>,
 ) -> Result<u64, StoreError> {
     let ws = tx.workspace_id();
     let ids: Vec<uuid::Uuid> = leads.iter().map(|_| uuid::Uuid::now_v7()).collect();
     let lead_ids: Vec<uuid::Uuid> = leads.iter().map(|l| l.as_uuid()).collect();
     let done = sqlx::query!(
-        "INSERT INTO followups (workspace_id, id, lead_id, rule_id, kind, channel, template, subject, due_at, status)
-         SELECT $1, t.id, t.lead_id, $2, 'cron', $3, $4, $5, now(), 'scheduled'
+        "INSERT INTO followups
+            (workspace_id, id, lead_id, rule_id, kind, channel, template, template_variants, subject, due_at, status)
+         SELECT $1, t.id, t.lead_id, $2, 'cron', $3, $4, $8, $5, now(), 'scheduled'
          FROM unnest($6::uuid[], $7::uuid[]) AS t(id, lead_id)
          -- A lead still waiting for this campaign's last message (quiet
          -- hours, frequency cap) does not get a second one queued behind it.
@@ -493,12 +524,13 @@ pub async fn schedule_campaign(
                            WHERE p.workspace_id = $1 AND p.lead_id = t.lead_id AND p.rule_id = $2
                              AND p.status IN ('scheduled', 'enqueued', 'sending'))",
         ws as WorkspaceId,
-        rule_id as frontdesk_jobs::AiRuleId,
-        channel.as_str(),
-        template,
-        subject,
+        campaign.rule_id as frontdesk_jobs::AiRuleId,
+        campaign.channel.as_str(),
+        campaign.template,
+        campaign.subject,
         &ids,
-        &lead_ids
+        &lead_ids,
+        variants_json(campaign.variants)
     )
     .execute(tx.conn())
     .await?;

@@ -190,6 +190,7 @@ pub async fn call(tx: &mut TenantTx, c: &CallStatus<'_>) -> Result<Outcome, Stor
         kind: followups::MISSED_CALL,
         channel,
         template: missed_call::TEXT,
+        variants: missed_call::TEXTS,
         subject: None,
         due_at: Utc::now(),
     };

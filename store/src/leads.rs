@@ -26,6 +26,8 @@ pub struct Lead {
     pub last_inbound_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Start of the WhatsApp 24-hour customer-service window.
     pub last_inbound_whatsapp_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// ISO 639-1, as the classifier last detected it; `None` before then.
+    pub language: Option<String>,
 }
 
 impl Lead {
@@ -82,7 +84,7 @@ pub async fn find_for_update(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lea
     let lead = sqlx::query_as!(
         Lead,
         r#"SELECT id AS "id: LeadId", name, phone, email, status, opted_out_sms, opted_out_whatsapp, opted_out_email,
-                  last_inbound_at, last_inbound_whatsapp_at
+                  last_inbound_at, last_inbound_whatsapp_at, language
            FROM leads WHERE workspace_id = $1 AND id = $2 FOR UPDATE"#,
         ws as WorkspaceId,
         id as LeadId
@@ -97,7 +99,7 @@ pub async fn find(tx: &mut TenantTx, id: LeadId) -> Result<Option<Lead>, StoreEr
     let lead = sqlx::query_as!(
         Lead,
         r#"SELECT id AS "id: LeadId", name, phone, email, status, opted_out_sms, opted_out_whatsapp, opted_out_email,
-                  last_inbound_at, last_inbound_whatsapp_at
+                  last_inbound_at, last_inbound_whatsapp_at, language
            FROM leads WHERE workspace_id = $1 AND id = $2"#,
         ws as WorkspaceId,
         id as LeadId

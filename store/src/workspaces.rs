@@ -235,12 +235,15 @@ pub struct SendingPolicy {
     pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
     pub booking_link: Option<String>,
     pub max_messages_per_lead_per_day: i32,
+    /// ISO 639-1: replies go in this language when the lead's is unknown.
+    pub default_language: String,
 }
 
 pub async fn sending_policy(tx: &mut TenantTx) -> Result<SendingPolicy, StoreError> {
     let ws = tx.workspace_id();
     let r = sqlx::query!(
-        "SELECT name, timezone, quiet_hours_start, quiet_hours_end, booking_link, max_messages_per_lead_per_day
+        "SELECT name, timezone, quiet_hours_start, quiet_hours_end, booking_link, max_messages_per_lead_per_day,
+                default_language
          FROM workspaces WHERE id = $1",
         ws as WorkspaceId
     )
@@ -253,5 +256,29 @@ pub async fn sending_policy(tx: &mut TenantTx) -> Result<SendingPolicy, StoreErr
         quiet_hours: r.quiet_hours_start.zip(r.quiet_hours_end),
         booking_link: r.booking_link,
         max_messages_per_lead_per_day: r.max_messages_per_lead_per_day,
+        default_language: r.default_language,
     })
+}
+
+/// The studio's language (ISO 639-1): the language of replies to a lead whose
+/// own is unknown, and of messages too short to tell.
+pub async fn default_language(tx: &mut TenantTx) -> Result<String, StoreError> {
+    let ws = tx.workspace_id();
+    let language = sqlx::query_scalar!("SELECT default_language FROM workspaces WHERE id = $1", ws as WorkspaceId)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(StoreError::NotFound { entity: "workspace", workspace_id: ws })?;
+    Ok(language)
+}
+
+pub async fn set_default_language(tx: &mut TenantTx, language: &str) -> Result<(), StoreError> {
+    let ws = tx.workspace_id();
+    let code = language.trim().to_ascii_lowercase();
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(StoreError::Invalid(format!("{language:?} is not an ISO 639-1 language code")));
+    }
+    sqlx::query!("UPDATE workspaces SET default_language = $2 WHERE id = $1", ws as WorkspaceId, code)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }

@@ -263,10 +263,22 @@ async fn a_prompt_injection_changes_nothing_outside_the_leads_own_classification
         "lead text leaked into the system message"
     );
     assert_eq!(messages.last().unwrap()["role"], "user");
-    // A's lead got the model's (validated) answer; nothing else moved.
-    let intent: String =
-        sqlx::query_scalar("SELECT intent FROM leads WHERE phone = '+15557770001'").fetch_one(&owner).await.unwrap();
-    assert_eq!(intent, "other");
+    // A's lead is flagged, and a message that is only instructions is cold
+    // spam whatever the model answered; nothing else moved.
+    let (intent, temperature, flagged): (String, String, bool) =
+        sqlx::query_as("SELECT intent, temperature, suspected_injection FROM leads WHERE phone = '+15557770001'")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!((intent.as_str(), temperature.as_str(), flagged), ("spam", "cold", true));
+    let detail: serde_json::Value = sqlx::query_scalar(
+        "SELECT a.detail FROM activity_logs a JOIN leads l ON l.workspace_id = a.workspace_id AND l.id = a.lead_id
+         WHERE l.phone = '+15557770001' AND a.kind = 'lead_classified'",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(detail["suspected_injection"], true);
     let b_tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE workspace_id = $1")
         .bind(b.as_uuid())
         .fetch_one(&owner)

@@ -665,6 +665,68 @@ async fn a_missed_call_is_texted_back_within_seconds(owner: PgPool) {
     assert!(field(&forms[0], "Body").contains("Iron Temple"), "{:?}", field(&forms[0], "Body"));
 }
 
+/// A missed call from `from` to a studio whose default language is
+/// `studio_language`; returns the text-back's body.
+async fn missed_call_text_back(
+    owner: &PgPool,
+    studio_language: &str,
+    from: &str,
+    lead_language: Option<&str>,
+) -> String {
+    let app = TestApp::spawn(owner).await;
+    let twilio = fake_twilio().await;
+    let ws = app.workspace("Iron Temple").await;
+    app.twilio(ws, AC_A, NUM_A, "token-a").await;
+    let mut tx = app.db().tenant(ws).await.unwrap();
+    frontdesk_store::workspaces::set_default_language(&mut tx, studio_language).await.unwrap();
+    if let Some(language) = lead_language {
+        // A caller who wrote before: the classifier stored their language.
+        let phone: frontdesk_domain::Phone = from.parse().unwrap();
+        let lead = frontdesk_store::leads::upsert_by_phone(&mut tx, &phone, None, "sms").await.unwrap();
+        sqlx::query("UPDATE leads SET language = $3 WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_uuid())
+            .bind(lead.as_uuid())
+            .bind(language)
+            .execute(tx.conn())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    app.start_worker_with(WorkerSetup { twilio_url: Some(twilio.uri()), ..WorkerSetup::default() }).await;
+    let call = [
+        ("CallSid", "CA0042"),
+        ("AccountSid", AC_A),
+        ("From", from),
+        ("To", NUM_A),
+        ("CallStatus", "no-answer"),
+        ("Direction", "inbound"),
+    ];
+    assert!(app.post_twilio("/webhooks/twilio/voice", &call, "token-a").await.status().is_success());
+    app.drain().await;
+    let forms = twilio_sends(&twilio).await;
+    assert_eq!(forms.len(), 1);
+    field(&forms[0], "Body").to_owned()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_new_caller_of_a_spanish_studio_is_texted_back_in_spanish(owner: PgPool) {
+    let body = missed_call_text_back(&owner, "es", "+15557770031", None).await;
+    assert!(body.starts_with("¡Sentimos no haber podido atender tu llamada!"), "{body}");
+    assert!(body.contains("Iron Temple"), "{body}");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_caller_whose_language_is_known_is_texted_back_in_it_not_the_studio_default(owner: PgPool) {
+    let body = missed_call_text_back(&owner, "es", "+15557770032", Some("pt")).await;
+    assert!(body.starts_with("Desculpe não termos atendido a sua chamada!"), "{body}");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_caller_in_an_unsupported_language_of_an_english_studio_gets_english(owner: PgPool) {
+    let body = missed_call_text_back(&owner, "en", "+15557770033", Some("ja")).await;
+    assert!(body.starts_with("Sorry we missed your call!"), "{body}");
+}
+
 /// The studio's own campaign must not delay its missed-call text-back: both
 /// go through one Twilio number at 1 message a second, and the text-back
 /// takes the next free start instead of waiting behind the campaign.

@@ -22,7 +22,7 @@ use async_openai::{
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{Classification, DEFAULT_MAX_REPLY_CHARS, LlmError};
+use crate::{Classification, DEFAULT_MAX_REPLY_CHARS, Intent, Language, LlmError, Temperature};
 use transport::{HttpFailure, RetryAfterAware};
 
 pub use schema::schema as classification_schema;
@@ -152,15 +152,25 @@ impl LlmClient {
     /// Classifies `user_text` (the lead's words, sent only as the user
     /// message) under the `system` instructions. The model's answer can only
     /// become a validated [`Classification`]; it cannot name a workspace,
-    /// lead or action.
-    pub async fn classify(&self, system: &str, user_text: &str) -> Result<LlmOutcome, LlmError> {
+    /// lead or action, and our injection rules have the last word on it
+    /// ([`Classification::guarded`]). `default_language` is the studio's, for
+    /// messages too short to tell.
+    pub async fn classify(
+        &self,
+        system: &str,
+        user_text: &str,
+        default_language: Language,
+    ) -> Result<LlmOutcome, LlmError> {
         let request = self.request(system, user_text)?;
         let mut usage = TokenUsage::default();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let error = match self.attempt(request.clone(), &mut usage).await {
-                Ok(classification) => return Ok(LlmOutcome { classification, usage, attempts: attempt }),
+                Ok(answer) => {
+                    let classification = answer.guarded(user_text, default_language);
+                    return Ok(LlmOutcome { classification, usage, attempts: attempt });
+                }
                 Err(e) => e,
             };
             if !error.is_transient() {
@@ -221,9 +231,9 @@ impl LlmClient {
             return Err(LlmError::Malformed(format!("model refused: {refusal}")));
         }
         let content = message.content.ok_or_else(|| LlmError::Malformed("response has no content".into()))?;
-        let parsed: Classification = serde_json::from_str(&content)
+        let parsed: ModelAnswer = serde_json::from_str(&content)
             .map_err(|e| LlmError::Malformed(format!("content is not the schema: {e}")))?;
-        parsed.validated(self.config.max_reply_chars)
+        parsed.into_classification().validated(self.config.max_reply_chars)
     }
 
     /// Exponential with "equal jitter": half fixed, half random, so many
@@ -232,6 +242,38 @@ impl LlmClient {
         let exp = self.config.initial_backoff.saturating_mul(1 << (attempt - 1).min(16)).min(self.config.max_backoff);
         let half = exp / 2;
         half + half.mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// What the model may say: exactly the schema's fields. Unknown fields are
+/// rejected (output that adds fields, say a `workspace_id` or a
+/// `suspected_injection: false` an injection asked for, broke the schema and
+/// counts as malformed rather than being silently trimmed).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelAnswer {
+    intent: Intent,
+    temperature: Temperature,
+    score: u8,
+    language: String,
+    summary: String,
+    suggested_reply: Option<String>,
+    confidence: f32,
+}
+
+impl ModelAnswer {
+    fn into_classification(self) -> Classification {
+        Classification {
+            intent: self.intent,
+            temperature: self.temperature,
+            score: self.score,
+            language: self.language,
+            summary: self.summary,
+            suggested_reply: self.suggested_reply,
+            confidence: self.confidence,
+            // Ours to decide, in `Classification::guarded`.
+            suspected_injection: false,
+        }
     }
 }
 

@@ -26,7 +26,10 @@ use serde::{Deserialize, Serialize};
 pub use matcher::{MatchConfig, MatchMode};
 pub use studio::{StudioContext, system_prompt};
 
-use crate::{Classification, DecidedBy, Intent, OfflineClassifier, Temperature, classification::MAX_SUMMARY_CHARS};
+use crate::{
+    Classification, DecidedBy, Intent, Language, OfflineClassifier, Temperature, classification::MAX_SUMMARY_CHARS,
+    injection,
+};
 use matcher::Matcher;
 
 /// One `ai_rules` row, as the store loads it.
@@ -158,9 +161,14 @@ impl RuleSet {
         system_prompt(self.studio.as_ref())
     }
 
-    /// The first matching `preempt` rule decides outright; the model is not asked.
-    pub fn preempt(&self, text: &str) -> Option<RulesOutcome> {
-        let rule = self.matchers.iter().find(|m| m.config.mode == MatchMode::Preempt && m.matches(text))?;
+    /// The first matching `preempt` rule decides outright; the model is not
+    /// asked. Rules read the message without injected instructions (see
+    /// [`injection`]), so an injection cannot trigger a rule, and the
+    /// outcome carries the flag. `default_language` is the studio's.
+    pub fn preempt(&self, text: &str, default_language: Language) -> Option<RulesOutcome> {
+        let scan = injection::prepare(text);
+        let residue = scan.residue.as_str();
+        let rule = self.matchers.iter().find(|m| m.config.mode == MatchMode::Preempt && m.matches(residue))?;
         let intent = rule.config.intent.unwrap_or(Intent::Other);
         let temperature = rule.config.temperature.unwrap_or_else(|| default_temperature(intent));
         let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -169,10 +177,11 @@ impl RuleSet {
             intent,
             temperature,
             score: rule.config.score.unwrap_or_else(|| temperature.default_score()).min(100),
-            language: OfflineClassifier::new().detect_language(text).to_owned(),
+            language: OfflineClassifier::new().detect_language(residue, default_language).code().to_owned(),
             summary,
             suggested_reply: None,
             confidence: 1.0,
+            suspected_injection: scan.suspected,
         };
         let mut actions: Vec<Action> = rule.task().into_iter().collect();
         actions.extend(self.intent_actions_for(&classification));
@@ -186,11 +195,14 @@ impl RuleSet {
 
     /// Applies matching `override` rules to a model's result (a field set by a
     /// higher-priority rule is not changed by a lower one), then names actions.
+    /// Like [`RuleSet::preempt`], rules read the message without injected
+    /// instructions.
     pub fn after_model(&self, text: &str, mut classification: Classification, decided_by: DecidedBy) -> RulesOutcome {
+        let residue = injection::prepare(text).residue;
         let mut matched = Vec::new();
         let mut actions = Vec::new();
         let (mut intent_set, mut temp_set, mut score_set) = (false, false, false);
-        for rule in self.matchers.iter().filter(|m| m.config.mode == MatchMode::Override && m.matches(text)) {
+        for rule in self.matchers.iter().filter(|m| m.config.mode == MatchMode::Override && m.matches(&residue)) {
             matched.push(rule.id);
             if let (Some(intent), false) = (rule.config.intent, intent_set) {
                 classification.intent = intent;

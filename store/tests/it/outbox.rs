@@ -32,6 +32,7 @@ async fn a_relay_re_push_keeps_the_rate_limit_and_its_urgency(owner: PgPool) {
         kind,
         channel: Channel::Sms,
         template: "Hi",
+        variants: &[],
         subject: None,
         due_at: chrono::Utc::now(),
     };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use frontdesk_classifier::{
-    Action, DecidedBy, LlmClient, LlmConfig, OfflineClassifier, RuleSet, RulesOutcome,
+    Action, DecidedBy, Language, LlmClient, LlmConfig, OfflineClassifier, RuleSet, RulesOutcome,
     excerpt::{EXCERPT_CHARS, Said, estimate_tokens, excerpt},
     llm::request_overhead_tokens,
     rules::AiRule,
@@ -27,6 +27,7 @@ use frontdesk_store::{
     leads,
     messages::Channel,
     vault::Vault,
+    workspaces,
 };
 use tracing::warn;
 
@@ -66,6 +67,10 @@ pub async fn handle(job: ClassifyLead, cx: JobContext, deps: ClassifyDeps) -> Re
     }
     let rule_rows = ai::rules(&mut tx).await?;
     let (spent, own_budget) = ai::budget_state(&mut tx).await?;
+    // What short messages ("ok", "price?") are taken to be written in. A
+    // studio language the classifier does not support reads as English for
+    // the offline replies; the lead row keeps what was detected.
+    let studio_language = Language::from_code(&workspaces::default_language(&mut tx).await?).unwrap_or(Language::En);
     let (llm, misconfigured) = match llm_config(&mut tx, &deps).await {
         Ok(llm) => (llm, false),
         // A broken workspace endpoint (no key, a key sealed under a retired
@@ -93,46 +98,56 @@ pub async fn handle(job: ClassifyLead, cx: JobContext, deps: ClassifyDeps) -> Re
             + i64::from(request_overhead_tokens());
         budget.is_none_or(|b| spent + worst_case <= b)
     };
-    let (outcome, fallback) = if let Some(outcome) = rules.preempt(&text) {
+    let input = Input { rules: &rules, system_prompt: &system_prompt, text: &text, language: studio_language };
+    let (outcome, fallback) = if let Some(outcome) = rules.preempt(&text, studio_language) {
         (outcome, None)
     } else {
         match llm {
-            Some(config) if !affordable(&config) => (offline(&deps, &rules, &text), Some("offline_budget")),
-            Some(config) => match classify_with_llm(config, &rules, &system_prompt, &text).await {
+            Some(config) if !affordable(&config) => (offline(&deps, &input), Some("offline_budget")),
+            Some(config) => match classify_with_llm(config, &input).await {
                 Ok((outcome, prompt, completion)) => {
                     usage = (prompt, completion);
                     (outcome, None)
                 }
                 Err(e) if e.is_transient() => {
                     warn!(error = %Report(&e), "LLM unavailable; classifying offline");
-                    (offline(&deps, &rules, &text), Some("offline_fallback"))
+                    (offline(&deps, &input), Some("offline_fallback"))
                 }
                 // A bad key or unknown model will not heal by retrying; the studio still gets a result.
                 Err(e) => {
                     warn!(error = %Report(&e), "LLM rejected the request; classifying offline");
-                    (offline(&deps, &rules, &text), Some("offline_fallback"))
+                    (offline(&deps, &input), Some("offline_fallback"))
                 }
             },
-            None if misconfigured => (offline(&deps, &rules, &text), Some("offline_fallback")),
-            None => (offline(&deps, &rules, &text), None),
+            None if misconfigured => (offline(&deps, &input), Some("offline_fallback")),
+            None => (offline(&deps, &input), None),
         }
     };
     record(&cx, lead.id, &outcome, classified_by(outcome.decided_by, fallback), usage, fallback.is_some()).await
 }
 
-fn offline(deps: &ClassifyDeps, rules: &RuleSet, text: &str) -> RulesOutcome {
-    rules.after_model(text, deps.offline.classify(text), DecidedBy::Offline)
+/// What every classifier on this path is given.
+struct Input<'a> {
+    rules: &'a RuleSet,
+    system_prompt: &'a str,
+    /// The lead's recent inbound messages.
+    text: &'a str,
+    /// The studio's language, for messages too short to tell.
+    language: Language,
+}
+
+fn offline(deps: &ClassifyDeps, input: &Input) -> RulesOutcome {
+    let classification = deps.offline.classify(input.text, input.language);
+    input.rules.after_model(input.text, classification, DecidedBy::Offline)
 }
 
 async fn classify_with_llm(
     config: LlmConfig,
-    rules: &RuleSet,
-    system_prompt: &str,
-    text: &str,
+    input: &Input<'_>,
 ) -> Result<(RulesOutcome, i64, i64), frontdesk_classifier::LlmError> {
     let client = LlmClient::new(config)?;
-    let answer = client.classify(system_prompt, text).await?;
-    let outcome = rules.after_model(text, answer.classification, DecidedBy::Llm);
+    let answer = client.classify(input.system_prompt, input.text, input.language).await?;
+    let outcome = input.rules.after_model(input.text, answer.classification, DecidedBy::Llm);
     Ok((outcome, answer.usage.prompt_tokens.into(), answer.usage.completion_tokens.into()))
 }
 
@@ -174,6 +189,7 @@ async fn record(
         language: &c.language,
         summary: &c.summary,
         classified_by,
+        suspected_injection: c.suspected_injection,
     };
     ai::store_classification(&mut tx, lead_id, &record).await?;
     ai::record_usage(&mut tx, prompt, completion, fallback).await?;
@@ -181,6 +197,8 @@ async fn record(
         "intent": c.intent.as_str(),
         "temperature": c.temperature.as_str(),
         "score": c.score,
+        "language": c.language,
+        "suspected_injection": c.suspected_injection,
         "classified_by": classified_by,
         "matched_rules": outcome.matched_rules,
         "actions": outcome.actions,
@@ -225,6 +243,11 @@ async fn start_sequence(tx: &mut TenantTx, lead_id: LeadId, rule_id: frontdesk_j
             }
         };
         let Some(template) = step["template"].as_str() else { continue };
+        // `templates`: per-language versions, e.g. {"es": "Hola {first_name}…"}.
+        let variants: Vec<(&str, &str)> = step["templates"]
+            .as_object()
+            .map(|o| o.iter().filter_map(|(language, text)| Some((language.as_str(), text.as_str()?))).collect())
+            .unwrap_or_default();
         // Never plan messages on a channel the lead opted out of (the send job checks again).
         if lead.opted_out(channel) {
             continue;
@@ -233,7 +256,7 @@ async fn start_sequence(tx: &mut TenantTx, lead_id: LeadId, rule_id: frontdesk_j
         let minutes = step["delay_minutes"].as_u64().unwrap_or(0).min(366 * 24 * 60);
         let due_at = now + chrono::Duration::minutes(minutes as i64);
         let subject = step["subject"].as_str();
-        let new = NewFollowup { lead_id, kind: "sequence", channel, template, subject, due_at };
+        let new = NewFollowup { lead_id, kind: "sequence", channel, template, variants: &variants, subject, due_at };
         followups::schedule(tx, &new, rule_id, n as i32).await?;
     }
     Ok(())

@@ -88,6 +88,9 @@ pub struct Scheduler {
 struct Campaign {
     channel: Channel,
     template: String,
+    /// Per-language versions of `template` (ISO 639-1 code → template).
+    #[serde(default)]
+    templates: std::collections::BTreeMap<String, String>,
     subject: Option<String>,
     #[serde(default)]
     segment: leads::Segment,
@@ -205,19 +208,20 @@ impl Scheduler {
                 }
             };
             let channel = campaign.channel;
+            let variants: Vec<(&str, &str)> =
+                campaign.templates.iter().map(|(language, text)| (language.as_str(), text.as_str())).collect();
+            let message = followups::CampaignMessage {
+                rule_id: rule.id,
+                channel,
+                template: &campaign.template,
+                variants: &variants,
+                subject: campaign.subject.as_deref(),
+            };
             let (mut created, mut seen, mut after) = (0, 0, None);
             let truncated = loop {
                 let page = (self.config.cron_max_leads - seen).min(self.config.cron_page).max(1);
                 let targets = leads::in_segment(&mut tx, &campaign.segment, channel, after, page).await?;
-                created += followups::schedule_campaign(
-                    &mut tx,
-                    rule.id,
-                    &targets,
-                    channel,
-                    &campaign.template,
-                    campaign.subject.as_deref(),
-                )
-                .await?;
+                created += followups::schedule_campaign(&mut tx, &message, &targets).await?;
                 seen += targets.len() as i64;
                 after = targets.last().copied();
                 if (targets.len() as i64) < page {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use frontdesk_domain::reply_language;
 use frontdesk_jobs::{Envelope, MessageId, ReconcileSend, SendFollowup};
 use frontdesk_store::{
     TenantTx, activity,
@@ -257,7 +258,14 @@ async fn plan(
         .await?
         .ok_or_else(|| cannot(format!("no {} integration", provider.as_str())))?;
     let vars = variables(policy, lead);
-    let mut body = template::render(&followup.template, &vars).map_err(|e| cannot(format!("template: {e}")))?;
+    // The lead's language, then the studio's, then the template as written.
+    let text = reply_language::pick(
+        &followup.template,
+        &followup.template_variants,
+        lead.language.as_deref(),
+        &policy.default_language,
+    );
+    let mut body = template::render(text, &vars).map_err(|e| cannot(format!("template: {e}")))?;
     let secret = match integration.sandbox {
         true => None,
         false => integrations::find_secret(tx, &deps.vault, integration.id).await?,
