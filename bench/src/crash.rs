@@ -328,7 +328,7 @@ impl Studio {
         };
         routes::add(&mut tx, &route).await?;
         // No quiet hours, no daily cap in the way.
-        sqlx::query("UPDATE workspaces SET quiet_hours_start = NULL, quiet_hours_end = NULL, max_messages_per_lead_per_day = 100 WHERE id = $1")
+        sqlx::query("UPDATE workspaces SET quiet_hours_start = NULL, quiet_hours_end = NULL, max_messages_per_lead_per_day = 50 WHERE id = $1")
             .bind(workspace.as_uuid())
             .execute(tx.conn())
             .await?;
