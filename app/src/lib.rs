@@ -16,7 +16,7 @@ pub use error::AppError;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use frontdesk_api::{AppState, SigningKeys, WebhookMetrics};
+use frontdesk_api::{AppState, RateLimiter, SigningKeys, WebhookMetrics};
 use frontdesk_classifier::{LlmConfig, OfflineClassifier};
 use frontdesk_jobs::{Jobs, Report};
 use frontdesk_queue::RedisQueue;
@@ -78,6 +78,8 @@ impl App {
             secrets: Arc::new(config.platform_secrets()),
             metrics: Arc::new(WebhookMetrics::default()),
             signing_keys: Arc::new(SigningKeys::default()),
+            studio: Arc::new(config.studio()?),
+            limiter: RateLimiter::new(queue.connection(), &config.queue_prefix),
         };
         let worker = WorkerDeps {
             db: db.clone(),

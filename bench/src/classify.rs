@@ -148,6 +148,8 @@ async fn jobs(base: Config, args: ClassifyArgs) -> anyhow::Result<()> {
 }
 
 /// A local OpenAI-compatible endpoint with a fixed answer.
+// A fake provider for the benchmark, not a route of ours: it has no place in our spec.
+#[allow(clippy::disallowed_methods)]
 async fn fake_llm() -> anyhow::Result<std::net::SocketAddr> {
     let fake = axum::Router::new().route(
         "/v1/chat/completions",

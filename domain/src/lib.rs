@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod missed_call;
+pub mod onboarding;
 pub mod opt_out;
 pub mod phone;
 pub mod whatsapp_window;

@@ -125,3 +125,31 @@ pub async fn record_unroutable(
     .await?;
     Ok(())
 }
+
+/// Removes every route of one integration (before registering its new ones
+/// when its numbers or addresses change).
+pub async fn remove_for_integration(tx: &mut TenantTx, integration_id: IntegrationId) -> Result<u64, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "DELETE FROM webhook_routes WHERE workspace_id = $1 AND integration_id = $2",
+        ws as WorkspaceId,
+        integration_id as IntegrationId
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The route keys registered for one integration, for showing a studio
+/// what is connected.
+pub async fn keys_for_integration(tx: &mut TenantTx, integration_id: IntegrationId) -> Result<Vec<String>, StoreError> {
+    let ws = tx.workspace_id();
+    let keys = sqlx::query_scalar!(
+        "SELECT route_key FROM webhook_routes WHERE workspace_id = $1 AND integration_id = $2 ORDER BY route_key",
+        ws as WorkspaceId,
+        integration_id as IntegrationId
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(keys)
+}

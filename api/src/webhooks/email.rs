@@ -25,6 +25,8 @@ use crate::{ApiError, AppState};
 /// Older (or further in the future) than this, a signed request is a replay.
 pub const MAX_AGE_SECS: i64 = 300;
 
+#[utoipa::path(post, path = "/webhooks/email", tag = "webhooks", security(()), request_body(content_type = "application/x-www-form-urlencoded", content = Object, description = "Mailgun route forward (form or multipart)"),
+    responses((status = 200, description = "accepted"), (status = 406, description = "no workspace for the recipient (Mailgun: do not retry)"), (status = 403, description = "signature missing, wrong or stale"), (status = 400, description = "bad input")))]
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let key = state.secrets.mailgun_signing_key.as_ref().ok_or(ApiError::NotConfigured("email"))?;
     let form = parse(&headers, body).await?;

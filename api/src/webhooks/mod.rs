@@ -13,8 +13,9 @@ mod stripe;
 mod twilio;
 mod whatsapp;
 
-use axum::{Router, extract::DefaultBodyLimit, routing::post};
+use axum::extract::DefaultBodyLimit;
 use tower_http::limit::RequestBodyLimitLayer;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
 
@@ -22,19 +23,19 @@ use crate::AppState;
 const FORM_LIMIT: usize = 64 * 1024;
 const EMAIL_LIMIT: usize = 10 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    let small = Router::new()
-        .route("/webhooks/twilio/sms", post(twilio::sms))
-        .route("/webhooks/twilio/voice", post(twilio::voice))
-        .route("/webhooks/twilio/status", post(twilio::status))
-        .route("/webhooks/whatsapp", post(whatsapp::receive).get(whatsapp::verify))
-        .route("/webhooks/stripe", post(stripe::receive))
-        .route("/webhooks/google/calendar", post(google::push))
+pub fn router() -> OpenApiRouter<AppState> {
+    let small = OpenApiRouter::new()
+        .routes(routes!(twilio::sms))
+        .routes(routes!(twilio::voice))
+        .routes(routes!(twilio::status))
+        .routes(routes!(whatsapp::receive, whatsapp::verify))
+        .routes(routes!(stripe::receive))
+        .routes(routes!(google::push))
         // Rejects on Content-Length before reading, and caps chunked bodies while streaming.
         .layer(RequestBodyLimitLayer::new(FORM_LIMIT))
         .layer(DefaultBodyLimit::max(FORM_LIMIT));
-    let email = Router::new()
-        .route("/webhooks/email", post(email::receive))
+    let email = OpenApiRouter::new()
+        .routes(routes!(email::receive))
         .layer(RequestBodyLimitLayer::new(EMAIL_LIMIT))
         .layer(DefaultBodyLimit::max(EMAIL_LIMIT));
     small.merge(email)
