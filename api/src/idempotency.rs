@@ -14,6 +14,11 @@
 //!
 //! Kept answers are sealed by the vault: a `POST /v1/keys` answer holds an
 //! API key that must not rest in clear.
+//!
+//! Sign-in and accepting an invitation (the two unauthenticated POSTs) are
+//! outside it: there is no credential yet to scope a key to, and their
+//! answer is a fresh session token, which must not be kept for replay. A
+//! retried sign-in simply opens another session.
 
 use std::time::Duration;
 

@@ -12,10 +12,10 @@ use frontdesk_store::{
 };
 use frontdesk_worker::providers::{
     SendError,
-    smtp::{self, Security, SmtpAccount},
+    smtp::{self, SmtpAccount},
 };
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, routes::integrations::setup};
 
 /// Which server carried the email.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,15 +68,5 @@ async fn workspace_account(state: &AppState, tx: &mut TenantTx) -> Result<Option
         return Ok(None);
     }
     let password = integrations::find_secret(tx, &state.vault, integration.id).await?;
-    let s = &integration.settings;
-    let text = |key: &str| s[key].as_str().map(str::to_owned);
-    let (Some(host), Some(from)) = (text("host"), text("from")) else { return Ok(None) };
-    Ok(Some(SmtpAccount {
-        host,
-        port: s["port"].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or(587),
-        security: serde_json::from_value(s["security"].clone()).unwrap_or(Security::StartTls),
-        username: text("username"),
-        password,
-        from,
-    }))
+    Ok(Some(setup::smtp_account(&integration.settings, password)))
 }

@@ -5,6 +5,7 @@
 //! onboarding step in one transaction.
 
 pub mod config;
+pub mod setup;
 
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
@@ -13,7 +14,9 @@ use frontdesk_jobs::IntegrationId;
 use frontdesk_store::{
     TenantTx,
     integrations::{self, IntegrationChange, IntegrationRecord, NewIntegration, Provider},
-    routes, wizard,
+    routes,
+    vault::Secret,
+    wizard,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -21,10 +24,13 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use self::config::{CheckReport, Config, Fields, Mode, NewIntegrationRequest, PROVIDERS, WebhookSetup};
+use self::{
+    config::{Config, Fields, Mode, NewIntegrationRequest, PROVIDERS},
+    setup::{CheckReport, WebhookSetup},
+};
 use crate::{
     ApiError, AppState,
-    auth::Admin,
+    auth::{Admin, Credential},
     error::Problem,
     extract::{IdPath, JsonBody},
 };
@@ -57,8 +63,8 @@ impl IntegrationView {
     fn new(record: IntegrationRecord, public_url: &str, check: Option<CheckReport>) -> Self {
         Self {
             id: record.id.as_uuid(),
-            webhooks: config::webhooks(&record.provider, record.external_id.as_deref(), &record.settings, public_url),
-            settings: config::public_settings(&record),
+            webhooks: setup::webhooks(&record.provider, record.external_id.as_deref(), &record.settings, public_url),
+            settings: setup::public_settings(&record),
             mode: if record.sandbox { Mode::Sandbox } else { Mode::Live },
             credential_last4: record.secret_hint,
             provider: record.provider,
@@ -139,22 +145,10 @@ async fn update(
     IdPath(id): IdPath<IntegrationId>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<IntegrationView>, ApiError> {
-    let mut tx = state.db.tenant(credential.workspace_id).await?;
-    let stored = integrations::get(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
-    let provider = Provider::parse(&stored.provider).ok_or(ApiError::NotFound)?;
-    let kept_secret = integrations::find_secret(&mut tx, &state.vault, id).await?;
-    tx.rollback().await?;
-    let mut rest = body;
-    match rest.as_object_mut().map(|m| m.remove("provider")) {
-        None => return Err(ApiError::invalid("", "the body must be a JSON object")),
-        Some(Some(p)) if p.as_str() != Some(stored.provider.as_str()) => {
-            return Err(ApiError::invalid("/provider", "an integration's provider cannot change"));
-        }
-        Some(_) => {}
-    }
-    let config = Fields::parse(provider, rest)?.over(&stored).validate(stored.secret_hint.is_some())?;
-    let secret = config.secret.clone().or(kept_secret);
-    let check = config.check(secret.as_ref(), &state.studio.checks).await?;
+    let (stored, provider, kept_secret) = stored(&state, &credential, id).await?;
+    let rest = same_provider(body, &stored.provider)?;
+    let config = Fields::parse(provider, rest)?.over(&stored).validate(kept_secret.is_some())?;
+    let check = config.check(config.secret.as_ref().or(kept_secret.as_ref()), &state.studio.checks).await?;
     let mut tx = state.db.tenant(credential.workspace_id).await?;
     let change = IntegrationChange {
         sandbox: config.mode == Mode::Sandbox,
@@ -192,6 +186,32 @@ async fn delete(
     tx.commit().await?;
     state.signing_keys.forget_workspace(credential.workspace_id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The integration as stored, its provider, and its credential (an update
+/// that leaves the credential out is checked with the stored one).
+async fn stored(
+    state: &AppState,
+    credential: &Credential,
+    id: IntegrationId,
+) -> Result<(IntegrationRecord, Provider, Option<Secret>), ApiError> {
+    let mut tx = state.db.tenant(credential.workspace_id).await?;
+    let stored = integrations::get(&mut tx, id).await?.ok_or(ApiError::NotFound)?;
+    let provider = Provider::parse(&stored.provider).ok_or(ApiError::NotFound)?;
+    let secret = integrations::find_secret(&mut tx, &state.vault, id).await?;
+    tx.rollback().await?;
+    Ok((stored, provider, secret))
+}
+
+/// An update's body without `provider`, which may be repeated but not changed.
+fn same_provider(mut body: Value, provider: &str) -> Result<Value, ApiError> {
+    match body.as_object_mut().map(|m| m.remove("provider")) {
+        None => Err(ApiError::invalid("", "the body must be a JSON object")),
+        Some(Some(p)) if p.as_str() != Some(provider) => {
+            Err(ApiError::invalid("/provider", "an integration's provider cannot change"))
+        }
+        Some(_) => Ok(body),
+    }
 }
 
 fn split_provider(mut body: Value) -> Result<(Provider, Value), ApiError> {
