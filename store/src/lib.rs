@@ -13,6 +13,7 @@ pub mod vault;
 
 pub mod activity;
 pub mod ai;
+pub mod api_keys;
 pub mod call_logs;
 pub mod credentials;
 pub mod followups;
@@ -24,6 +25,7 @@ pub mod messages;
 pub mod outbox;
 pub mod references;
 pub mod routes;
+pub mod sessions;
 pub mod users;
 pub mod webhook_events;
 pub mod wizard;

@@ -4,7 +4,8 @@ use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use frontdesk_jobs::{SessionId, UserId, WorkspaceId};
 use frontdesk_store::{
-    credentials::{self, CredentialKind, NewSession},
+    credentials::{self, CredentialKind},
+    sessions::{self, NewSession},
     users,
 };
 use serde::{Deserialize, Serialize};
@@ -148,7 +149,7 @@ async fn logout(State(state): State<AppState>, credential: Credential) -> Result
         return Err(ApiError::BadRequest("logout ends a session; revoke an API key with DELETE /v1/keys/{id}".into()));
     }
     let mut tx = state.db.tenant(credential.workspace_id).await?;
-    credentials::revoke_session(&mut tx, credential.user_id, SessionId::from_uuid(credential.id)).await?;
+    sessions::revoke(&mut tx, credential.user_id, SessionId::from_uuid(credential.id)).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -161,7 +162,7 @@ async fn list_sessions(
     credential: Credential,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let mut tx = state.db.tenant(credential.workspace_id).await?;
-    let sessions = credentials::sessions(&mut tx, credential.user_id).await?;
+    let sessions = sessions::list(&mut tx, credential.user_id).await?;
     tx.rollback().await?;
     Ok(Json(
         sessions
@@ -188,7 +189,7 @@ async fn revoke_session(
     IdPath(id): IdPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.db.tenant(credential.workspace_id).await?;
-    if !credentials::revoke_session(&mut tx, credential.user_id, SessionId::from_uuid(id)).await? {
+    if !sessions::revoke(&mut tx, credential.user_id, SessionId::from_uuid(id)).await? {
         return Err(ApiError::NotFound);
     }
     tx.commit().await?;
@@ -216,11 +217,12 @@ async fn open_session(
     user_id: UserId,
     user_agent: Option<&str>,
 ) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
+    tracing::Span::current().record("workspace_id", tracing::field::display(ws));
     let minted = tokens::new_session();
     let expires_at = Utc::now() + state.studio.session_ttl;
     let mut tx = state.db.tenant(ws).await?;
     let new = NewSession { user_id, token_hash: minted.hash, expires_at, user_agent };
-    let id = credentials::create_session(&mut tx, &new).await?;
+    let id = sessions::create(&mut tx, &new).await?;
     let user = users::get(&mut tx, user_id).await?.ok_or(ApiError::internal("signed-in user vanished"))?;
     tx.commit().await?;
     let session = SessionView {

@@ -4,7 +4,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use frontdesk_jobs::ApiKeyId;
 use frontdesk_store::{
-    credentials::{self, ApiKey, NewApiKey},
+    api_keys::{self, ApiKey, NewApiKey},
     users::Role,
 };
 use serde::{Deserialize, Serialize};
@@ -76,7 +76,7 @@ impl From<ApiKey> for KeyView {
     responses((status = 200, body = Vec<KeyView>), (status = 403, body = Problem)))]
 async fn list(State(state): State<AppState>, Admin(credential): Admin) -> Result<Json<Vec<KeyView>>, ApiError> {
     let mut tx = state.db.tenant(credential.workspace_id).await?;
-    let keys = credentials::keys(&mut tx).await?;
+    let keys = api_keys::list(&mut tx).await?;
     tx.rollback().await?;
     Ok(Json(keys.into_iter().map(KeyView::from).collect()))
 }
@@ -109,7 +109,7 @@ async fn create(
     let (minted, prefix) = tokens::new_api_key();
     let mut tx = state.db.tenant(credential.workspace_id).await?;
     let new = NewApiKey { user_id: credential.user_id, name, role, prefix: &prefix, key_hash: minted.hash };
-    let key = credentials::create_key(&mut tx, &new).await?;
+    let key = api_keys::create(&mut tx, &new).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { key: minted.token, view: key.into() })))
 }
@@ -124,7 +124,7 @@ async fn revoke(
     IdPath(id): IdPath<ApiKeyId>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.db.tenant(credential.workspace_id).await?;
-    if !credentials::revoke_key(&mut tx, id).await? {
+    if !api_keys::revoke(&mut tx, id).await? {
         return Err(ApiError::NotFound);
     }
     tx.commit().await?;
