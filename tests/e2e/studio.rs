@@ -423,6 +423,10 @@ async fn an_api_key_is_shown_once_stored_hashed_and_sealed_in_its_idempotent_rep
     assert!(listed.body[0]["last_used_at"].is_string(), "last use is recorded");
     let replay = app.api_with(Method::POST, "/v1/keys", Some(&studio.token), Some(&body), &key_header).await;
     assert_eq!(replay.body["key"], key.as_str(), "the replay is the first answer");
+    // A key cannot mint keys, nor see or end its user's sessions.
+    assert_problem(&app.api(Method::POST, "/v1/keys", Some(&key), Some(&body)).await, 403, "forbidden");
+    assert_problem(&app.api(Method::GET, "/v1/auth/sessions", Some(&key), None).await, 403, "forbidden");
+    assert_problem(&app.api(Method::POST, "/v1/auth/logout", Some(&key), None).await, 400, "bad_request");
     let dump: String = sqlx::query_scalar(
         "SELECT string_agg(t::text, ' ') FROM (SELECT * FROM api_keys) t, (SELECT * FROM idempotency_keys) i",
     )

@@ -161,6 +161,7 @@ async fn list_sessions(
     State(state): State<AppState>,
     credential: Credential,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
+    signed_in(&credential)?;
     let mut tx = state.db.tenant(credential.workspace_id).await?;
     let sessions = sessions::list(&mut tx, credential.user_id).await?;
     tx.rollback().await?;
@@ -188,6 +189,7 @@ async fn revoke_session(
     credential: Credential,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    signed_in(&credential)?;
     let mut tx = state.db.tenant(credential.workspace_id).await?;
     if !sessions::revoke(&mut tx, credential.user_id, SessionId::from_uuid(id)).await? {
         return Err(ApiError::NotFound);
@@ -237,6 +239,15 @@ async fn open_session(
         StatusCode::CREATED,
         Json(SignedIn { token: minted.token, session, user: user.into(), workspace_id: ws.as_uuid() }),
     ))
+}
+
+/// A person's sessions are theirs to manage: a script's API key (which may
+/// leak) can neither see nor end them.
+fn signed_in(credential: &Credential) -> Result<(), ApiError> {
+    match credential.kind {
+        CredentialKind::Session => Ok(()),
+        _ => Err(ApiError::NotAllowed("sessions are managed with a session token, not an API key")),
+    }
 }
 
 pub fn password_length(password: &str) -> Result<(), ApiError> {

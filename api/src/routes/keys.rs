@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use frontdesk_jobs::ApiKeyId;
 use frontdesk_store::{
     api_keys::{self, ApiKey, NewApiKey},
+    credentials::CredentialKind,
     users::Role,
 };
 use serde::{Deserialize, Serialize};
@@ -81,7 +82,7 @@ async fn list(State(state): State<AppState>, Admin(credential): Admin) -> Result
     Ok(Json(keys.into_iter().map(KeyView::from).collect()))
 }
 
-/// Creates a key; the answer is the only time it is shown.
+/// Creates a key (with a session, not another key); the answer is the only time it is shown.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", security(("bearer" = [])), request_body = NewKey,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely; a replay shows the same key")),
     responses((status = 201, body = CreatedKey), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -90,6 +91,10 @@ async fn create(
     Admin(credential): Admin,
     JsonBody(body): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    // A leaked key must not be able to mint its own successors.
+    if credential.kind != CredentialKind::Session {
+        return Err(ApiError::NotAllowed("API keys are created by a signed-in owner or admin, not by another key"));
+    }
     let mut errors = Vec::new();
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
