@@ -139,17 +139,3 @@ pub async fn remove_for_integration(tx: &mut TenantTx, integration_id: Integrati
     .await?;
     Ok(done.rows_affected())
 }
-
-/// The route keys registered for one integration, for showing a studio
-/// what is connected.
-pub async fn keys_for_integration(tx: &mut TenantTx, integration_id: IntegrationId) -> Result<Vec<String>, StoreError> {
-    let ws = tx.workspace_id();
-    let keys = sqlx::query_scalar!(
-        "SELECT route_key FROM webhook_routes WHERE workspace_id = $1 AND integration_id = $2 ORDER BY route_key",
-        ws as WorkspaceId,
-        integration_id as IntegrationId
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(keys)
-}

@@ -82,28 +82,6 @@ pub async fn invite(tx: &mut TenantTx, new: &NewUser<'_>) -> Result<UserId, Stor
     Ok(id)
 }
 
-/// Replaces a not-yet-accepted user's invitation (a lost email, an expired
-/// token). False if the user does not exist or has already signed in.
-pub async fn reissue_invitation(
-    tx: &mut TenantTx,
-    id: UserId,
-    token_hash: &[u8; 32],
-    expires_at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let ws = tx.workspace_id();
-    let done = sqlx::query!(
-        "UPDATE users SET invite_token_hash = $3, invite_expires_at = $4, updated_at = now()
-         WHERE workspace_id = $1 AND id = $2 AND password_hash IS NULL",
-        ws as WorkspaceId,
-        id as UserId,
-        &token_hash[..],
-        expires_at
-    )
-    .execute(tx.conn())
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Sets the password of an invited user and consumes the invitation, in
 /// one statement, so a token works once even when two requests race.
 pub async fn accept_invitation(

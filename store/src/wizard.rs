@@ -46,17 +46,16 @@ pub async fn set_done(tx: &mut TenantTx, step: &str, done: bool) -> Result<(), S
     Ok(())
 }
 
-pub async fn set_skipped(tx: &mut TenantTx, step: &str, skipped: bool) -> Result<(), StoreError> {
+/// Records that the studio skips `step` (doing the step later un-skips it: [`set_done`]).
+pub async fn skip(tx: &mut TenantTx, step: &str) -> Result<(), StoreError> {
     let ws = tx.workspace_id();
     sqlx::query!(
         "UPDATE wizard_progress SET
-            skipped_steps = CASE WHEN $3 THEN array_append(array_remove(skipped_steps, $2), $2)
-                                 ELSE array_remove(skipped_steps, $2) END,
+            skipped_steps = array_append(array_remove(skipped_steps, $2), $2),
             updated_at = now()
          WHERE workspace_id = $1",
         ws as WorkspaceId,
-        step,
-        skipped
+        step
     )
     .execute(tx.conn())
     .await?;

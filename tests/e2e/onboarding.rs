@@ -123,6 +123,18 @@ async fn a_new_studio_signs_in_connects_twilio_and_email_and_its_first_sms_is_st
     }
     assert_eq!(step(&progress, "whatsapp")["status"], "todo");
     assert_eq!(progress.body["traffic"]["inbound_messages"], 0);
+    // This studio has no WhatsApp sender; it skips the step, and the calendar's for now.
+    for skipped in ["whatsapp", "google_calendar"] {
+        let reply = app.api(Method::POST, &format!("/v1/onboarding/steps/{skipped}/skip"), s, None).await;
+        assert_eq!(reply.status, 204, "{reply:?}");
+    }
+    let ai = json!({ "classes": ["Reformer Pilates"], "prices": ["Monthly unlimited: 59 EUR"], "tone": "warm" });
+    assert_eq!(app.api(Method::POST, "/v1/onboarding/ai-rules", s, Some(&ai)).await.status, 204);
+    let progress = app.api(Method::GET, "/v1/onboarding", s, None).await;
+    assert_eq!(step(&progress, "whatsapp")["status"], "skipped");
+    assert_eq!(step(&progress, "google_calendar")["status"], "skipped");
+    assert_eq!(step(&progress, "ai_rules")["status"], "done");
+    assert_eq!(progress.body["complete"], true, "{progress:?}");
 
     // A lead texts the studio's number: Twilio signs the request with the studio's token.
     let sms = [

@@ -162,7 +162,7 @@ async fn skip(
         return Err(ApiError::invalid("/step", "the studio profile cannot be skipped"));
     }
     let mut tx = state.db.tenant(credential.workspace_id).await?;
-    wizard::set_skipped(&mut tx, step.as_str(), true).await?;
+    wizard::skip(&mut tx, step.as_str()).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
