@@ -1,3 +1,2 @@
 ALTER TABLE followups DROP COLUMN IF EXISTS template_variants;
 ALTER TABLE leads DROP COLUMN IF EXISTS suspected_injection;
-ALTER TABLE workspaces DROP COLUMN IF EXISTS default_language;

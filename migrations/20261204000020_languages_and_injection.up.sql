@@ -1,9 +1,6 @@
 -- Replies in the lead's language, and the classifier's injection flag.
-
--- The studio's language: what a lead gets when their own is not known yet,
--- and what short messages ("ok", "price?") are taken to be written in.
-ALTER TABLE workspaces
-    ADD COLUMN default_language text NOT NULL DEFAULT 'en' CHECK (default_language ~ '^[a-z]{2}$');
+-- (The studio's own language, workspaces.default_language, comes with
+-- onboarding's profile step in 20261204000017; unset reads as English.)
 
 -- Set when the lead's text tried to instruct the classifier ("ignore previous
 -- instructions", a fake SYSTEM line); the classification is stored as usual.

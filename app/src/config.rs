@@ -28,6 +28,15 @@ const SCHEDULER_TICK_SECS: f64 = 15.0;
 const TWILIO_API_URL: &str = "https://api.twilio.com";
 const WHATSAPP_API_URL: &str = "https://graph.facebook.com";
 const WHATSAPP_API_VERSION: &str = "v21.0";
+const SESSION_TTL_HOURS: u64 = 30 * 24;
+const INVITATION_TTL_HOURS: u64 = 72;
+// OWASP's argon2id recommendation (see api/src/auth/passwords.rs).
+const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+const ARGON2_ITERATIONS: u32 = 2;
+const API_RATE_LIMIT: u32 = 600;
+const SIGNIN_LIMIT_EMAIL: u32 = 10;
+const SIGNIN_LIMIT_ADDRESS: u32 = 50;
+const SIGNIN_WINDOW_SECS: u64 = 15 * 60;
 
 #[derive(Args, Clone, Debug)]
 pub struct Config {
@@ -149,6 +158,53 @@ pub struct Config {
     #[arg(long, env = "FRONTDESK_ALLOW_PRIVATE_SMTP", default_value_t = false, global = true)]
     pub allow_private_smtp: bool,
 
+    /// How long a studio session lasts from sign-in.
+    #[arg(long, env = "FRONTDESK_SESSION_TTL_HOURS", default_value_t = SESSION_TTL_HOURS, global = true)]
+    pub session_ttl_hours: u64,
+
+    /// How long an invitation (and the owner's first sign-in token) is good for.
+    #[arg(long, env = "FRONTDESK_INVITATION_TTL_HOURS", default_value_t = INVITATION_TTL_HOURS, global = true)]
+    pub invitation_ttl_hours: u64,
+
+    /// argon2id memory per password hash, KiB (production: 19456).
+    #[arg(long, env = "FRONTDESK_ARGON2_MEMORY_KIB", default_value_t = ARGON2_MEMORY_KIB, global = true)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id iterations per password hash (production: 2).
+    #[arg(long, env = "FRONTDESK_ARGON2_ITERATIONS", default_value_t = ARGON2_ITERATIONS, global = true)]
+    pub argon2_iterations: u32,
+
+    /// Studio API requests per minute per session or API key, across replicas.
+    #[arg(long, env = "FRONTDESK_API_RATE_LIMIT", default_value_t = API_RATE_LIMIT, global = true)]
+    pub api_rate_limit: u32,
+
+    /// Sign-in attempts per email address per window.
+    #[arg(long, env = "FRONTDESK_SIGNIN_RATE_LIMIT_EMAIL", default_value_t = SIGNIN_LIMIT_EMAIL, global = true)]
+    pub signin_rate_limit_email: u32,
+
+    /// Sign-in attempts per client address per window.
+    #[arg(long, env = "FRONTDESK_SIGNIN_RATE_LIMIT_ADDRESS", default_value_t = SIGNIN_LIMIT_ADDRESS, global = true)]
+    pub signin_rate_limit_address: u32,
+
+    /// The sign-in limits' window, seconds.
+    #[arg(long, env = "FRONTDESK_SIGNIN_WINDOW_SECS", default_value_t = SIGNIN_WINDOW_SECS, global = true)]
+    pub signin_window_secs: u64,
+
+    /// Behind a load balancer: the header with the client's address (its
+    /// last entry is used), e.g. x-forwarded-for. Unset: the TCP peer.
+    #[arg(long, env = "FRONTDESK_CLIENT_IP_HEADER", global = true)]
+    pub client_ip_header: Option<String>,
+
+    /// The platform's SMTP server for invitation emails when a studio has no
+    /// SMTP integration: smtp://user:pass@host:587 (STARTTLS), smtps://…:465
+    /// (TLS), or smtp+plain://host:port (development only).
+    #[arg(long, env = "FRONTDESK_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+
+    /// The From of platform emails, e.g. "frontdesk <no-reply@example.com>".
+    #[arg(long, env = "FRONTDESK_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+
     /// `json` (production) or `pretty`. Default: pretty on a terminal, else json.
     #[arg(long, env = "FRONTDESK_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
@@ -191,6 +247,17 @@ impl Default for Config {
             whatsapp_api_url: WHATSAPP_API_URL.into(),
             whatsapp_api_version: WHATSAPP_API_VERSION.into(),
             allow_private_smtp: false,
+            session_ttl_hours: SESSION_TTL_HOURS,
+            invitation_ttl_hours: INVITATION_TTL_HOURS,
+            argon2_memory_kib: ARGON2_MEMORY_KIB,
+            argon2_iterations: ARGON2_ITERATIONS,
+            api_rate_limit: API_RATE_LIMIT,
+            signin_rate_limit_email: SIGNIN_LIMIT_EMAIL,
+            signin_rate_limit_address: SIGNIN_LIMIT_ADDRESS,
+            signin_window_secs: SIGNIN_WINDOW_SECS,
+            client_ip_header: None,
+            smtp_url: None,
+            smtp_from: None,
             log_format: None,
         }
     }
@@ -264,6 +331,67 @@ impl Config {
             smtp: SmtpPolicy { allow_private: self.allow_private_smtp },
             public_url: self.public_url(),
         }
+    }
+
+    /// How the studio API signs people in, limits them and reaches
+    /// providers for integration checks.
+    pub fn studio(&self) -> Result<frontdesk_api::StudioSettings, AppError> {
+        use frontdesk_worker::providers::{self, smtp::SmtpPolicy, twilio::TwilioClient, whatsapp::WhatsappClient};
+        let passwords = frontdesk_api::Passwords::new(self.argon2_memory_kib, self.argon2_iterations)
+            .map_err(|e| AppError::Config(format!("argon2 parameters: {e}")))?;
+        let client_ip_header = match self.client_ip_header.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => Some(
+                h.to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| AppError::Config(format!("FRONTDESK_CLIENT_IP_HEADER {h:?} is not a header name")))?,
+            ),
+            None => None,
+        };
+        let http = providers::http_client();
+        Ok(frontdesk_api::StudioSettings {
+            session_ttl: Duration::from_secs(self.session_ttl_hours.max(1) * 3600),
+            invitation_ttl: Duration::from_secs(self.invitation_ttl_hours.max(1) * 3600),
+            passwords,
+            rate_limits: frontdesk_api::RateLimits {
+                per_credential_per_minute: self.api_rate_limit.max(1),
+                signin_per_email: self.signin_rate_limit_email.max(1),
+                signin_per_address: self.signin_rate_limit_address.max(1),
+                signin_window: Duration::from_secs(self.signin_window_secs.max(1)),
+            },
+            client_ip_header,
+            checks: frontdesk_api::ProviderChecks {
+                twilio: TwilioClient::new(http.clone(), &self.twilio_api_url),
+                whatsapp: WhatsappClient::new(http.clone(), &self.whatsapp_api_url, &self.whatsapp_api_version),
+                smtp: SmtpPolicy { allow_private: self.allow_private_smtp },
+                http,
+            },
+            platform_smtp: self.platform_smtp()?,
+        })
+    }
+
+    /// `FRONTDESK_SMTP_URL` and `FRONTDESK_SMTP_FROM` as an SMTP account.
+    fn platform_smtp(&self) -> Result<Option<frontdesk_worker::providers::smtp::SmtpAccount>, AppError> {
+        use frontdesk_worker::providers::smtp::{Security, SmtpAccount};
+        let Some(raw) = self.smtp_url.as_deref().filter(|u| !u.is_empty()) else { return Ok(None) };
+        // Errors never repeat the URL: it may carry a password.
+        let bad = |why: &str| AppError::Config(format!("FRONTDESK_SMTP_URL: {why}"));
+        let url = url::Url::parse(raw).map_err(|_| bad("not a URL"))?;
+        let (security, default_port) = match url.scheme() {
+            "smtp" => (Security::StartTls, 587),
+            "smtps" => (Security::Tls, 465),
+            "smtp+plain" => (Security::None, 25),
+            _ => return Err(bad("the scheme must be smtp, smtps or smtp+plain")),
+        };
+        let host = url.host_str().ok_or_else(|| bad("no host"))?.to_owned();
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let username = Some(decode(url.username())).filter(|u| !u.is_empty());
+        let password = url.password().map(|p| Secret::new(decode(p)));
+        let from = self
+            .smtp_from
+            .clone()
+            .filter(|f| !f.is_empty())
+            .ok_or_else(|| bad("FRONTDESK_SMTP_FROM is required with it"))?;
+        Ok(Some(SmtpAccount { host, port: url.port().unwrap_or(default_port), security, username, password, from }))
     }
 
     pub fn public_url(&self) -> String {

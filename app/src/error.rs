@@ -46,6 +46,8 @@ pub enum AppError {
     Api(#[source] std::io::Error),
     #[error("workers")]
     Workers(#[source] WorkerRunError),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("a service panicked: {0}")]
     Panicked(String),
     #[error("a service stopped before it was asked to")]

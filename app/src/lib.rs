@@ -16,7 +16,7 @@ pub use error::AppError;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use frontdesk_api::{AppState, InFlightBudget, SigningKeys, WebhookMetrics};
+use frontdesk_api::{AppState, InFlightBudget, RateLimiter, SigningKeys, WebhookMetrics};
 use frontdesk_classifier::{LlmConfig, OfflineClassifier};
 use frontdesk_jobs::{Jobs, Report};
 use frontdesk_queue::RedisQueue;
@@ -85,6 +85,8 @@ impl App {
             metrics: Arc::new(WebhookMetrics::default()),
             signing_keys: Arc::new(SigningKeys::default()),
             inflight: InFlightBudget::new(config.inflight_bytes),
+            studio: Arc::new(config.studio()?),
+            limiter: RateLimiter::new(queue.connection(), &config.queue_prefix),
         };
         let worker = WorkerDeps {
             db: db.clone(),

@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod inbound_text;
 pub mod missed_call;
+pub mod onboarding;
 pub mod opt_out;
 pub mod phone;
 pub mod reply_language;

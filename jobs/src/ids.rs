@@ -74,3 +74,11 @@ id_newtype!(
     WebhookEventId
 );
 id_newtype!(OutboxId);
+id_newtype!(
+    /// A studio user's sign-in session (`sessions`).
+    SessionId
+);
+id_newtype!(
+    /// A studio API key (`api_keys`).
+    ApiKeyId
+);

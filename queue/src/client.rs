@@ -49,6 +49,13 @@ impl RedisQueue {
         &self.inner.config
     }
 
+    /// A handle on the queue's Redis connection, for other short-lived
+    /// counters of this deployment (the api's rate limits) that live under
+    /// the same namespace.
+    pub fn connection(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
     pub(crate) fn conn(&self) -> ConnectionManager {
         self.inner.conn.clone()
     }

@@ -250,3 +250,25 @@ pub async fn cron_workspaces(db: &crate::Db) -> Result<Vec<WorkspaceId>, StoreEr
         .await?;
     Ok(ids)
 }
+
+/// Replaces the workspace's `studio_context` rule (there is one per studio:
+/// the classifier reports a second one as a mistake).
+pub async fn replace_studio_context(tx: &mut TenantTx, config: serde_json::Value) -> Result<AiRuleId, StoreError> {
+    let ws = tx.workspace_id();
+    sqlx::query!("DELETE FROM ai_rules WHERE workspace_id = $1 AND kind = 'studio_context'", ws as WorkspaceId)
+        .execute(tx.conn())
+        .await?;
+    add_rule(tx, &NewRule { name: "studio context", kind: "studio_context", pattern: None, config, priority: 0 }).await
+}
+
+/// Whether the workspace has a studio context rule.
+pub async fn has_studio_context(tx: &mut TenantTx) -> Result<bool, StoreError> {
+    let ws = tx.workspace_id();
+    let found = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM ai_rules WHERE workspace_id = $1 AND kind = 'studio_context') AS "found!""#,
+        ws as WorkspaceId
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(found)
+}

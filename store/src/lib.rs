@@ -13,8 +13,11 @@ pub mod vault;
 
 pub mod activity;
 pub mod ai;
+pub mod api_keys;
 pub mod call_logs;
+pub mod credentials;
 pub mod followups;
+pub mod idempotency;
 pub mod inbound;
 pub mod integrations;
 pub mod leads;
@@ -22,8 +25,11 @@ pub mod messages;
 pub mod outbox;
 pub mod references;
 pub mod routes;
+pub mod sessions;
 pub mod unknown_sends;
+pub mod users;
 pub mod webhook_events;
+pub mod wizard;
 pub mod workspaces;
 
 pub use database::{APP_ROLE, Db, DbConfig, SchemaStatus, ensure_database_exists, migrate, runtime_options};

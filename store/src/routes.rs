@@ -125,3 +125,17 @@ pub async fn record_unroutable(
     .await?;
     Ok(())
 }
+
+/// Removes every route of one integration (before registering its new ones
+/// when its numbers or addresses change).
+pub async fn remove_for_integration(tx: &mut TenantTx, integration_id: IntegrationId) -> Result<u64, StoreError> {
+    let ws = tx.workspace_id();
+    let done = sqlx::query!(
+        "DELETE FROM webhook_routes WHERE workspace_id = $1 AND integration_id = $2",
+        ws as WorkspaceId,
+        integration_id as IntegrationId
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -235,16 +235,17 @@ pub struct SendingPolicy {
     pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
     pub booking_link: Option<String>,
     pub max_messages_per_lead_per_day: i32,
-    /// ISO 639-1: replies go in this language when the lead's is unknown.
+    /// ISO 639-1, optionally with a region (`pt-BR`): replies go in this
+    /// language when the lead's is unknown; `en` when the studio set none.
     pub default_language: String,
 }
 
 pub async fn sending_policy(tx: &mut TenantTx) -> Result<SendingPolicy, StoreError> {
     let ws = tx.workspace_id();
     let r = sqlx::query!(
-        "SELECT name, timezone, quiet_hours_start, quiet_hours_end, booking_link, max_messages_per_lead_per_day,
-                default_language
-         FROM workspaces WHERE id = $1",
+        r#"SELECT name, timezone, quiet_hours_start, quiet_hours_end, booking_link, max_messages_per_lead_per_day,
+                COALESCE(default_language, 'en') AS "default_language!"
+         FROM workspaces WHERE id = $1"#,
         ws as WorkspaceId
     )
     .fetch_optional(tx.conn())
@@ -260,25 +261,106 @@ pub async fn sending_policy(tx: &mut TenantTx) -> Result<SendingPolicy, StoreErr
     })
 }
 
-/// The studio's language (ISO 639-1): the language of replies to a lead whose
-/// own is unknown, and of messages too short to tell.
+/// The studio's language: the language of replies to a lead whose own is
+/// unknown, and of messages too short to tell. A studio that has not set one
+/// (onboarding's profile step) is taken to write English.
 pub async fn default_language(tx: &mut TenantTx) -> Result<String, StoreError> {
     let ws = tx.workspace_id();
-    let language = sqlx::query_scalar!("SELECT default_language FROM workspaces WHERE id = $1", ws as WorkspaceId)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(StoreError::NotFound { entity: "workspace", workspace_id: ws })?;
+    let language = sqlx::query_scalar!(
+        r#"SELECT COALESCE(default_language, 'en') AS "language!" FROM workspaces WHERE id = $1"#,
+        ws as WorkspaceId
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(StoreError::NotFound { entity: "workspace", workspace_id: ws })?;
     Ok(language)
 }
 
-pub async fn set_default_language(tx: &mut TenantTx, language: &str) -> Result<(), StoreError> {
+/// The studio's profile: what onboarding's first step sets.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub timezone: String,
+    pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
+    pub max_messages_per_lead_per_day: i32,
+    pub default_language: Option<String>,
+    pub booking_link: Option<String>,
+    pub status: WorkspaceStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn profile(tx: &mut TenantTx) -> Result<Profile, StoreError> {
     let ws = tx.workspace_id();
-    let code = language.trim().to_ascii_lowercase();
-    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_lowercase()) {
-        return Err(StoreError::Invalid(format!("{language:?} is not an ISO 639-1 language code")));
-    }
-    sqlx::query!("UPDATE workspaces SET default_language = $2 WHERE id = $1", ws as WorkspaceId, code)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+    let r = sqlx::query!(
+        r#"SELECT id AS "id: WorkspaceId", name, timezone, quiet_hours_start, quiet_hours_end,
+                  max_messages_per_lead_per_day, default_language, booking_link, status, created_at
+           FROM workspaces WHERE id = $1"#,
+        ws as WorkspaceId
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(StoreError::NotFound { entity: "workspace", workspace_id: ws })?;
+    Ok(Profile {
+        id: r.id,
+        name: r.name,
+        timezone: r.timezone,
+        quiet_hours: r.quiet_hours_start.zip(r.quiet_hours_end),
+        max_messages_per_lead_per_day: r.max_messages_per_lead_per_day,
+        default_language: r.default_language,
+        booking_link: r.booking_link,
+        status: WorkspaceStatus::parse(&r.status),
+        created_at: r.created_at,
+    })
+}
+
+/// A change to the profile; `None` leaves a field as it is. Values are
+/// validated by the caller (the CHECK constraints are the last line).
+#[derive(Clone, Debug, Default)]
+pub struct ProfileChange {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    /// `Some(None)` clears the quiet hours.
+    pub quiet_hours: Option<Option<(chrono::NaiveTime, chrono::NaiveTime)>>,
+    pub max_messages_per_lead_per_day: Option<i32>,
+    pub default_language: Option<String>,
+    /// `Some(None)` clears the booking link.
+    pub booking_link: Option<Option<String>>,
+}
+
+pub async fn update_profile(tx: &mut TenantTx, change: &ProfileChange) -> Result<Profile, StoreError> {
+    let ws = tx.workspace_id();
+    let (set_quiet, quiet) = match change.quiet_hours {
+        Some(q) => (true, q),
+        None => (false, None),
+    };
+    let (set_link, link) = match &change.booking_link {
+        Some(l) => (true, l.clone()),
+        None => (false, None),
+    };
+    sqlx::query!(
+        "UPDATE workspaces SET
+            name = COALESCE($2, name),
+            timezone = COALESCE($3, timezone),
+            quiet_hours_start = CASE WHEN $4 THEN $5 ELSE quiet_hours_start END,
+            quiet_hours_end = CASE WHEN $4 THEN $6 ELSE quiet_hours_end END,
+            max_messages_per_lead_per_day = COALESCE($7, max_messages_per_lead_per_day),
+            default_language = COALESCE($8, default_language),
+            booking_link = CASE WHEN $9 THEN $10 ELSE booking_link END,
+            updated_at = now()
+         WHERE id = $1",
+        ws as WorkspaceId,
+        change.name,
+        change.timezone,
+        set_quiet,
+        quiet.map(|q| q.0),
+        quiet.map(|q| q.1),
+        change.max_messages_per_lead_per_day,
+        change.default_language,
+        set_link,
+        link
+    )
+    .execute(tx.conn())
+    .await?;
+    profile(tx).await
 }

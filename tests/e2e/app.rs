@@ -78,7 +78,13 @@ impl TestApp {
     /// Like [`TestApp::spawn`], against the Redis at `redis` (a test that
     /// stops Redis runs its own).
     pub async fn spawn_with_redis(owner: &PgPool, redis: &str) -> Self {
-        let env = TestEnv::new_with_redis(owner, redis).await;
+        Self::spawn_configured(owner, redis, |_| {}).await
+    }
+
+    /// The api on a configuration `tweak` adjusted (provider fakes for
+    /// integration checks, low limits).
+    pub async fn spawn_configured(owner: &PgPool, redis: &str, tweak: impl FnOnce(&mut Config)) -> Self {
+        let env = TestEnv::configured(owner, redis, tweak).await;
         let api = env.app.start(Services::API).await.expect("the api starts");
         Self {
             owner: owner.clone(),
@@ -379,6 +385,112 @@ impl TestApp {
         let stats = self.queue.stats(queue).await.unwrap();
         stats.waiting + stats.scheduled
     }
+}
+
+/// A studio API answer.
+#[derive(Debug)]
+pub struct ApiReply {
+    pub status: u16,
+    /// The body as JSON (`Null` when empty).
+    pub body: serde_json::Value,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+/// A signed-in studio user.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub workspace: WorkspaceId,
+    pub user: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// A JSON request to the studio API.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> ApiReply {
+        self.api_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn api_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> ApiReply {
+        api_request(&self.http, &self.url(path), method, token, body, headers).await
+    }
+
+    /// A workspace and its owner, created as `frontdesk workspace create`
+    /// does, then signed in through the API (accepting the invitation).
+    pub async fn owner(&self, name: &str, email: &str) -> SignedIn {
+        let ws = self.workspace(name).await;
+        self.member(ws, email, frontdesk_store::users::Role::Owner).await
+    }
+
+    /// A user of `ws` with `role`, invited directly and signed in through the API.
+    pub async fn member(&self, ws: WorkspaceId, email: &str, role: frontdesk_store::users::Role) -> SignedIn {
+        let invitation = frontdesk_api::auth::tokens::new_invitation();
+        let mut tx = self.db().tenant(ws).await.unwrap();
+        let new = frontdesk_store::users::NewUser {
+            email,
+            name: "",
+            role,
+            invite_token_hash: invitation.hash,
+            invite_expires_at: Utc::now() + chrono::Duration::hours(1),
+        };
+        frontdesk_store::users::invite(&mut tx, &new).await.unwrap();
+        tx.commit().await.unwrap();
+        let body = serde_json::json!({ "token": invitation.token, "password": PASSWORD });
+        let reply = self.api(reqwest::Method::POST, "/v1/auth/invitations/accept", None, Some(&body)).await;
+        assert_eq!(reply.status, 201, "accepting the invitation: {reply:?}");
+        SignedIn {
+            workspace: ws,
+            user: reply.body["user"]["id"].as_str().unwrap().to_owned(),
+            token: reply.body["token"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// The password test users sign in with.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub async fn api_request(
+    http: &reqwest::Client,
+    url: &str,
+    method: reqwest::Method,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> ApiReply {
+    let mut request = http.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    ApiReply { status, body, content_type, headers }
 }
 
 /// A WhatsApp Cloud API notification with one text message per

@@ -678,7 +678,11 @@ async fn missed_call_text_back(
     let ws = app.workspace("Iron Temple").await;
     app.twilio(ws, AC_A, NUM_A, "token-a").await;
     let mut tx = app.db().tenant(ws).await.unwrap();
-    frontdesk_store::workspaces::set_default_language(&mut tx, studio_language).await.unwrap();
+    let language = frontdesk_store::workspaces::ProfileChange {
+        default_language: Some(studio_language.to_owned()),
+        ..Default::default()
+    };
+    frontdesk_store::workspaces::update_profile(&mut tx, &language).await.unwrap();
     if let Some(language) = lead_language {
         // A caller who wrote before: the classifier stored their language.
         let phone: frontdesk_domain::Phone = from.parse().unwrap();

@@ -56,6 +56,12 @@ impl TestEnv {
     }
 
     pub async fn new_with_redis(owner: &PgPool, redis: &str) -> Self {
+        Self::configured(owner, redis, |_| {}).await
+    }
+
+    /// Like [`TestEnv::new`], with `tweak` applied to the configuration
+    /// before the app is built (provider fakes, limits).
+    pub async fn configured(owner: &PgPool, redis: &str, tweak: impl FnOnce(&mut Config)) -> Self {
         let opts = owner.connect_options();
         let database_url = format!(
             "postgres://{}@{}:{}/{}",
@@ -87,8 +93,13 @@ impl TestEnv {
             whatsapp_api_url: UNREACHABLE.into(),
             // The tests' SMTP server listens on 127.0.0.1.
             allow_private_smtp: true,
+            // Production argon2id costs ~30 ms a hash; tests sign in often.
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
             ..Config::default()
         };
+        let mut config = config;
+        tweak(&mut config);
         let app = App::build(config.clone()).await.expect("the test app builds");
         let (db, jobs, queue) = (app.db().clone(), app.jobs().clone(), app.queue().clone());
         Self { owner: owner.clone(), config, app, db, jobs, queue }
@@ -140,10 +151,24 @@ impl TestEnv {
 
     /// Like [`TestEnv::spawn`], with extra environment (provider URLs, timings).
     pub fn spawn_with(&self, command: &str, env: &[(&str, &str)]) -> Child {
+        self.command(&[command], env).stdout(Stdio::null()).spawn().expect("spawn frontdesk")
+    }
+
+    /// Runs `frontdesk <args>` to completion on this test's configuration
+    /// and returns its standard output; fails the test if it fails.
+    pub async fn run(&self, args: &[&str]) -> String {
+        let output = self.command(args, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "frontdesk {args:?} failed: {stderr}");
+        String::from_utf8(output.stdout).expect("frontdesk prints UTF-8")
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let c = &self.config;
         let keys = c.master_keys.as_deref().expect("tests set master keys");
-        Command::new(env!("CARGO_BIN_EXE_frontdesk"))
-            .arg(command)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
+        command
+            .args(args)
             .env("DATABASE_URL", &c.database_url)
             .env("REDIS_URL", &c.redis_url)
             .env("FRONTDESK_QUEUE_PREFIX", &c.queue_prefix)
@@ -152,12 +177,12 @@ impl TestEnv {
             .env("FRONTDESK_PUBLIC_URL", PUBLIC_URL)
             .env("FRONTDESK_LOG_FORMAT", "json")
             .env("RUST_LOG", std::env::var("TEST_LOG").map(|_| "debug").unwrap_or("warn"))
+            .env("FRONTDESK_ARGON2_MEMORY_KIB", c.argon2_memory_kib.to_string())
+            .env("FRONTDESK_ARGON2_ITERATIONS", c.argon2_iterations.to_string())
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
             .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn frontdesk")
+            .kill_on_drop(true);
+        command
     }
 }
 

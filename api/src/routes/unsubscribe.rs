@@ -8,23 +8,25 @@
 //! nothing.
 
 use axum::{
-    Router,
     extract::{Path, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use frontdesk_jobs::{LeadId, WorkspaceId};
 use frontdesk_store::{leads, messages::Channel, vault::UNSUBSCRIBE_EMAIL};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/unsubscribe/{workspace}/{lead}/{token}", get(page).post(unsubscribe))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(page, unsubscribe))
 }
 
 type Link = Path<(String, String, String)>;
 
+/// The unsubscribe page: a button that POSTs (link scanners only GET).
+#[utoipa::path(get, path = "/unsubscribe/{workspace}/{lead}/{token}", tag = "email", security(()), params(("workspace" = String, Path), ("lead" = String, Path), ("token" = String, Path, description = "signed link token")),
+    responses((status = 200, description = "the page", content_type = "text/html"), (status = 404, description = "the link does not verify")))]
 async fn page(State(state): State<AppState>, Path((workspace, lead, token)): Link) -> Result<Response, ApiError> {
     verified(&state, &workspace, &lead, &token)?;
     Ok(html(
@@ -34,6 +36,9 @@ async fn page(State(state): State<AppState>, Path((workspace, lead, token)): Lin
     ))
 }
 
+/// One-click unsubscribe (RFC 8058).
+#[utoipa::path(post, path = "/unsubscribe/{workspace}/{lead}/{token}", tag = "email", security(()), params(("workspace" = String, Path), ("lead" = String, Path), ("token" = String, Path, description = "signed link token")),
+    responses((status = 200, description = "unsubscribed", content_type = "text/html"), (status = 404, description = "the link does not verify")))]
 async fn unsubscribe(
     State(state): State<AppState>,
     Path((workspace, lead, token)): Link,

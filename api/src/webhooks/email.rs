@@ -55,6 +55,8 @@ pub fn max_held() -> usize {
     bounded_form::max_held(&[text, text]) + bounded_form::max_held(&[inbound_text::FIELD_CHARS; 13])
 }
 
+#[utoipa::path(post, path = "/webhooks/email", tag = "webhooks", security(()), request_body(content_type = "application/x-www-form-urlencoded", content = Object, description = "Mailgun route forward (form or multipart)"),
+    responses((status = 200, description = "accepted"), (status = 406, description = "no workspace for the recipient (Mailgun: do not retry)"), (status = 403, description = "signature missing, wrong or stale"), (status = 400, description = "bad input")))]
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = state.secrets.mailgun_signing_key.as_ref().ok_or(ApiError::NotConfigured("email"))?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -18,6 +18,9 @@ use super::{
 };
 use crate::{ApiError, AppState};
 
+#[utoipa::path(post, path = "/webhooks/google/calendar", tag = "webhooks", security(()),
+    params(("X-Goog-Channel-ID" = String, Header), ("X-Goog-Channel-Token" = String, Header), ("X-Goog-Resource-State" = String, Header)),
+    responses((status = 200, description = "accepted"), (status = 403, description = "channel token wrong"), (status = 404, description = "unknown channel")))]
 pub async fn push(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let header = |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
     let channel_id = header("x-goog-channel-id").ok_or(ApiError::BadRequest("missing X-Goog-Channel-ID".into()))?;

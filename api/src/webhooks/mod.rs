@@ -14,8 +14,9 @@ mod stripe;
 mod twilio;
 mod whatsapp;
 
-use axum::{Router, extract::DefaultBodyLimit, middleware, routing::post};
+use axum::{extract::DefaultBodyLimit, middleware};
 use tower_http::limit::RequestBodyLimitLayer;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
@@ -29,25 +30,25 @@ const EMAIL_LIMIT: usize = 10 * 1024 * 1024;
 /// Parsing a form or JSON body into values holds a few times its size.
 const PARSE_EXPANSION: usize = 8;
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let guarded = |reservation| Guarded { budget: state.inflight.clone(), reservation };
     let small_budget = guarded(Reservation { per_byte: PARSE_EXPANSION, at_most: PARSE_EXPANSION * FORM_LIMIT });
     // An email holds at most its kept fields, read while streaming, and
     // the copies its transaction writes.
     let email_budget = guarded(Reservation { per_byte: 2, at_most: 2 * email::max_held() });
-    let small = Router::new()
-        .route("/webhooks/twilio/sms", post(twilio::sms))
-        .route("/webhooks/twilio/voice", post(twilio::voice))
-        .route("/webhooks/twilio/status", post(twilio::status))
-        .route("/webhooks/whatsapp", post(whatsapp::receive).get(whatsapp::verify))
-        .route("/webhooks/stripe", post(stripe::receive))
-        .route("/webhooks/google/calendar", post(google::push))
+    let small = OpenApiRouter::new()
+        .routes(routes!(twilio::sms))
+        .routes(routes!(twilio::voice))
+        .routes(routes!(twilio::status))
+        .routes(routes!(whatsapp::receive, whatsapp::verify))
+        .routes(routes!(stripe::receive))
+        .routes(routes!(google::push))
         .layer(middleware::from_fn_with_state(small_budget, inflight::reserve))
         // Rejects on Content-Length before reading, and caps chunked bodies while streaming.
         .layer(RequestBodyLimitLayer::new(FORM_LIMIT))
         .layer(DefaultBodyLimit::max(FORM_LIMIT));
-    let email = Router::new()
-        .route("/webhooks/email", post(email::receive))
+    let email = OpenApiRouter::new()
+        .routes(routes!(email::receive))
         .layer(middleware::from_fn_with_state(email_budget, inflight::reserve))
         .layer(RequestBodyLimitLayer::new(EMAIL_LIMIT))
         .layer(DefaultBodyLimit::max(EMAIL_LIMIT));

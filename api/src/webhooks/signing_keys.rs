@@ -61,3 +61,14 @@ impl SigningKeys {
         self.entries.lock().expect("signing key cache poisoned").remove(keys);
     }
 }
+
+impl SigningKeys {
+    /// Drops every cached entry routed to `workspace` (its Twilio integration
+    /// changed in this process).
+    pub(crate) fn forget_workspace(&self, workspace: frontdesk_jobs::WorkspaceId) {
+        self.entries
+            .lock()
+            .expect("signing key cache poisoned")
+            .retain(|_, (_, route, _)| route.workspace_id != workspace);
+    }
+}

@@ -33,6 +33,9 @@ const HANDLED: &[&str] = &[
     "invoice.payment_failed",
 ];
 
+#[utoipa::path(post, path = "/webhooks/stripe", tag = "webhooks", security(()),
+    request_body(content = Object, description = "Stripe event"), params(("Stripe-Signature" = String, Header)),
+    responses((status = 200, description = "accepted"), (status = 403, description = "signature missing or wrong"), (status = 404, description = "no workspace claims it"), (status = 400, description = "bad input")))]
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let secret = state.secrets.stripe_webhook_secret.as_ref().ok_or(ApiError::NotConfigured("stripe"))?;
     let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or("");

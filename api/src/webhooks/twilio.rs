@@ -45,6 +45,9 @@ const STATUSES: &[&str] = &[
 const CALL_STATUSES: &[&str] =
     &["queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"];
 
+#[utoipa::path(post, path = "/webhooks/twilio/sms", tag = "webhooks", security(()), request_body(content_type = "application/x-www-form-urlencoded", content = Object, description = "Twilio inbound SMS"),
+    params(("X-Twilio-Signature" = String, Header)),
+    responses((status = 200, description = "empty TwiML", content_type = "text/xml"), (status = 403, description = "signature missing or wrong"), (status = 404, description = "no workspace claims it"), (status = 400, description = "bad input")))]
 pub async fn sms(
     State(state): State<AppState>,
     uri: OriginalUri,
@@ -84,6 +87,9 @@ pub async fn sms(
     Ok(twiml())
 }
 
+#[utoipa::path(post, path = "/webhooks/twilio/voice", tag = "webhooks", security(()), request_body(content_type = "application/x-www-form-urlencoded", content = Object, description = "Twilio call status or <Dial action>"),
+    params(("X-Twilio-Signature" = String, Header)),
+    responses((status = 200, description = "empty TwiML", content_type = "text/xml"), (status = 403, description = "signature missing or wrong"), (status = 404, description = "no workspace claims it"), (status = 400, description = "bad input")))]
 pub async fn voice(
     State(state): State<AppState>,
     uri: OriginalUri,
@@ -124,6 +130,9 @@ pub async fn voice(
 }
 
 /// Status callbacks for messages we sent: our number is `From`.
+#[utoipa::path(post, path = "/webhooks/twilio/status", tag = "webhooks", security(()), request_body(content_type = "application/x-www-form-urlencoded", content = Object, description = "Twilio outbound message status callback"),
+    params(("X-Twilio-Signature" = String, Header)),
+    responses((status = 204, description = "applied"), (status = 403, description = "signature missing or wrong"), (status = 404, description = "no workspace claims it"), (status = 400, description = "bad input")))]
 pub async fn status(
     State(state): State<AppState>,
     uri: OriginalUri,

@@ -40,6 +40,9 @@ pub struct Handshake {
     challenge: Option<String>,
 }
 
+#[utoipa::path(get, path = "/webhooks/whatsapp", tag = "webhooks", security(()),
+    params(("hub.mode" = String, Query), ("hub.verify_token" = String, Query), ("hub.challenge" = String, Query)),
+    responses((status = 200, description = "the challenge, echoed"), (status = 403, description = "wrong verify token")))]
 pub async fn verify(State(state): State<AppState>, Query(h): Query<Handshake>) -> Result<Response, ApiError> {
     let expected = state.secrets.whatsapp_verify_token.as_ref().ok_or(ApiError::NotConfigured("whatsapp"))?;
     let token_ok: bool = h.verify_token.as_deref().unwrap_or("").as_bytes().ct_eq(expected.expose().as_bytes()).into();
@@ -49,6 +52,9 @@ pub async fn verify(State(state): State<AppState>, Query(h): Query<Handshake>) -
     }
 }
 
+#[utoipa::path(post, path = "/webhooks/whatsapp", tag = "webhooks", security(()),
+    request_body(content = Object, description = "WhatsApp Cloud API notification"), params(("X-Hub-Signature-256" = String, Header)),
+    responses((status = 200, description = "accepted"), (status = 403, description = "signature missing or wrong"), (status = 404, description = "no workspace claims it"), (status = 400, description = "bad input")))]
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let secret = state.secrets.meta_app_secret.as_ref().ok_or(ApiError::NotConfigured("whatsapp"))?;
     let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("");

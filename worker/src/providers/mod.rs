@@ -2,6 +2,7 @@
 //! the way the send job needs: permanent (never retry), transient (retry
 //! with backoff), or one of the provider outcomes with a specific remedy.
 
+pub mod openai;
 pub mod smtp;
 pub mod twilio;
 pub mod whatsapp;

@@ -14,7 +14,7 @@ use lettre::{
 
 use super::{SendError, Sent};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Security {
     /// Plain SMTP (local relays and tests only).
@@ -77,6 +77,17 @@ pub async fn send(account: &SmtpAccount, connect_to: Option<IpAddr>, email: &Ema
     let message =
         builder.body(email.body.to_owned()).map_err(|e| SendError::Permanent(format!("cannot build email: {e}")))?;
 
+    let transport = transport(account, connect_to)?;
+    // Reaching the server (DNS, connect, TLS, login) is checked on its own
+    // first: a failure there certainly sent nothing, so it can be retried.
+    reach(&transport).await?;
+    deliver(&transport, message, email.message_id).await
+}
+
+fn transport(
+    account: &SmtpAccount,
+    connect_to: Option<IpAddr>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
     let tls = || TlsParameters::new(account.host.clone()).map_err(|e| SendError::Permanent(format!("TLS setup: {e}")));
     let server = connect_to.map_or_else(|| account.host.clone(), |ip| ip.to_string());
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
@@ -90,19 +101,57 @@ pub async fn send(account: &SmtpAccount, connect_to: Option<IpAddr>, email: &Ema
     if let (Some(user), Some(password)) = (&account.username, &account.password) {
         transport = transport.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
     }
-    let transport = transport.build();
-    // Reaching the server (DNS, connect, TLS, login) is checked on its own
-    // first: a failure there certainly sent nothing, so it can be retried.
+    Ok(transport.build())
+}
+
+/// Connect, EHLO, STARTTLS or TLS as configured, AUTH, NOOP.
+async fn reach(transport: &AsyncSmtpTransport<Tokio1Executor>) -> Result<(), SendError> {
     match transport.test_connection().await {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(SendError::Transient { detail: "SMTP server did not answer NOOP".into(), retry_after: None });
-        }
-        Err(e) if e.is_permanent() => return Err(SendError::Permanent(format!("SMTP: {e}"))),
-        Err(e) => return Err(SendError::Transient { detail: format!("SMTP: {e}"), retry_after: None }),
+        Ok(true) => Ok(()),
+        Ok(false) => Err(SendError::Transient { detail: "SMTP server did not answer NOOP".into(), retry_after: None }),
+        Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
+        Err(e) => Err(SendError::Transient { detail: format!("SMTP: {e}"), retry_after: None }),
     }
+}
+
+/// The integration's live check: the server takes our connection and login.
+pub async fn check(account: &SmtpAccount, connect_to: Option<IpAddr>) -> Result<(), SendError> {
+    reach(&transport(account, connect_to)?).await
+}
+
+/// A plain message that is not a follow-up (a staff invitation): no
+/// unsubscribe headers, since it is not marketing and goes to one person.
+pub async fn send_notice(
+    account: &SmtpAccount,
+    connect_to: Option<IpAddr>,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<Sent, SendError> {
+    let from: Mailbox =
+        account.from.parse().map_err(|e| SendError::Permanent(format!("invalid From {:?}: {e}", account.from)))?;
+    let to: Mailbox = to.parse().map_err(|e| SendError::Permanent(format!("invalid recipient: {e}")))?;
+    let message_id = format!("{}@frontdesk", uuid::Uuid::new_v4());
+    let message = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{message_id}>")))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.to_owned())
+        .map_err(|e| SendError::Permanent(format!("cannot build email: {e}")))?;
+    let transport = transport(account, connect_to)?;
+    reach(&transport).await?;
+    deliver(&transport, message, &message_id).await
+}
+
+async fn deliver(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    message: Message,
+    message_id: &str,
+) -> Result<Sent, SendError> {
     match transport.send(message).await {
-        Ok(_) => Ok(Sent { provider_message_id: email.message_id.to_owned() }),
+        Ok(_) => Ok(Sent { provider_message_id: message_id.to_owned() }),
         Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
         // A 4xx reply: the server refused it for now.
         Err(e) if e.is_transient() => Err(SendError::Transient { detail: format!("SMTP: {e}"), retry_after: None }),

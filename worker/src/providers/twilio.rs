@@ -140,3 +140,27 @@ struct TwilioError {
     #[serde(default)]
     message: String,
 }
+
+impl TwilioClient {
+    /// The integration's live check: `GET /2010-04-01/Accounts/{sid}.json`
+    /// with the account's own credentials. Twilio answers 401 (code 20003)
+    /// for a wrong SID/token pair; a suspended or closed account is refused too.
+    pub async fn fetch_account(&self, account_sid: &str, auth_token: &Secret) -> Result<(), SendError> {
+        let url = format!("{}/2010-04-01/Accounts/{account_sid}.json", self.base);
+        let reply = Reply::send(self.http.get(url).basic_auth(account_sid, Some(auth_token.expose()))).await?;
+        if reply.status.is_success() {
+            let account: Account = reply.parse("Twilio")?;
+            return match account.status.as_deref() {
+                None | Some("active") => Ok(()),
+                Some(other) => Err(SendError::Permanent(format!("the Twilio account is {other}"))),
+            };
+        }
+        let error: TwilioError = serde_json::from_str(&reply.body).unwrap_or_default();
+        Err(reply.failure(reply.detail(error.code, &error.message)))
+    }
+}
+
+#[derive(Deserialize)]
+struct Account {
+    status: Option<String>,
+}

@@ -117,3 +117,29 @@ struct GraphError {
     #[serde(default)]
     message: String,
 }
+
+impl WhatsappClient {
+    /// The integration's live check: `GET /{version}/{phone_number_id}` with
+    /// the sender's token, which Graph answers only for a number the token
+    /// may send from. Returns the number's display form.
+    pub async fn fetch_phone_number(&self, sender: &WhatsappSender) -> Result<String, SendError> {
+        let url = format!("{}/{}/{}", self.base, self.version, sender.phone_number_id);
+        let request = self
+            .http
+            .get(url)
+            .query(&[("fields", "display_phone_number,verified_name")])
+            .bearer_auth(sender.access_token.expose());
+        let reply = Reply::send(request).await?;
+        if reply.status.is_success() {
+            let number: PhoneNumber = reply.parse("WhatsApp")?;
+            return Ok(number.display_phone_number.unwrap_or_default());
+        }
+        let error = serde_json::from_str::<ErrorEnvelope>(&reply.body).map(|e| e.error).unwrap_or_default();
+        Err(reply.failure(reply.detail(error.code, &error.message)))
+    }
+}
+
+#[derive(Deserialize)]
+struct PhoneNumber {
+    display_phone_number: Option<String>,
+}
